@@ -1,0 +1,154 @@
+"""``sentiment-pipeline``: run the notebook pipeline, and use what its runs recorded."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .data import DatasetError
+from .params import ParamError
+from .store import StoreError
+
+EXIT_RUN_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _env_default(name: str) -> dict:
+    value = os.environ.get(name)
+    return {"default": value, "required": value is None}
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", **_env_default("SENTIMENT_PIPELINE_STORE"),
+                        help="run store: folder, file:// or s3://bucket/prefix (env SENTIMENT_PIPELINE_STORE)")
+
+
+def _add_run_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-id", default="latest", help="a run id, or 'latest' (default): what latest.json names")
+
+
+def _load_predictor(store_uri: str, run_id: str, workdir: Path):
+    from . import record
+    from .model import load_predictor
+    from .store import open_store
+
+    store = open_store(store_uri)
+    run_id = record.resolve_run_id(store, run_id)
+    return run_id, load_predictor(record.download_model(store, run_id, workdir / "model"))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .params import parse_overrides
+    from .runner import RunFailed, run_pipeline
+
+    try:
+        result = run_pipeline(args.data, args.store, run_id=args.run_id, overrides=parse_overrides(args.param))
+    except RunFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(exc.__cause__, (DatasetError, StoreError)) else EXIT_RUN_FAILED
+    print(json.dumps({"run_id": result.run_id, "store": result.store_uri, "duration_s": result.duration_s,
+                      "macro_f1": result.metrics["model"]["macro_f1"],
+                      "baseline_macro_f1": result.metrics["baseline"]["macro_f1"]}))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import LABEL_COLUMN, TEXT_COLUMN, load_dataset
+    from .metrics import classification_metrics
+    from .store import read_uri
+
+    dataset = load_dataset(read_uri(args.data), Path(args.data).name)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_id, predictor = _load_predictor(args.store, args.run_id, Path(tmp))
+    texts = list(dataset.frame[TEXT_COLUMN])
+    predicted: list[str] = []
+    for start in range(0, len(texts), 1024):  # bounded memory for big files
+        predicted += [p["label"] for p in predictor.predict(texts[start:start + 1024])]
+    metrics = classification_metrics(list(dataset.frame[LABEL_COLUMN]), predicted, predictor.labels)
+    print(json.dumps({"run_id": run_id, "data": args.data, "data_sha256": dataset.sha256, **metrics}, indent=2))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    texts = [line.rstrip("\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
+    if not texts:
+        raise ValueError("no texts given: pass TEXT arguments or '-' to read one text per line from stdin")
+    with tempfile.TemporaryDirectory() as tmp:
+        run_id, predictor = _load_predictor(args.store, args.run_id, Path(tmp))
+    for text, prediction in zip(texts, predictor.predict(texts)):
+        print(json.dumps({"text": text, **prediction, "run_id": run_id}, ensure_ascii=False))
+    return 0
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    from .reports import write_index
+    from .store import open_store
+
+    print(write_index(open_store(args.store)))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import sample_csv
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(sample_csv(rows_per_label=args.rows_per_label, seed=args.seed))
+    print(out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sentiment-pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="execute the notebooks with papermill and record the run")
+    run.add_argument("--data", **_env_default("SENTIMENT_PIPELINE_DATA"),
+                     help="labelled text,label_text CSV or Parquet: path, file://, s3:// or https:// "
+                          "(env SENTIMENT_PIPELINE_DATA)")
+    _add_store(run)
+    run.add_argument("--run-id", default=None, help="default: UTC timestamp + random suffix")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a parameter (repeatable), e.g. -p epochs=2")
+    run.set_defaults(func=cmd_run)
+
+    evaluate = commands.add_parser("evaluate", help="score a run's model on a labelled file (JSON out)")
+    _add_store(evaluate)
+    _add_run_id(evaluate)
+    evaluate.add_argument("--data", required=True, help="labelled CSV or Parquet (path, s3://, https://)")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="label texts with a run's model (one JSON line each)")
+    _add_store(predict)
+    _add_run_id(predict)
+    predict.add_argument("texts", nargs="+", metavar="TEXT", help="texts, or '-' to read lines from stdin")
+    predict.set_defaults(func=cmd_predict)
+
+    reports = commands.add_parser("reports", help="write index.html of all runs at the store root")
+    _add_store(reports)
+    reports.set_defaults(func=cmd_reports)
+
+    sample = commands.add_parser("sample", help="write the small synthetic dataset the default run uses")
+    sample.add_argument("--out", default="data/sample.csv")
+    sample.add_argument("--rows-per-label", type=int, default=100)
+    sample.add_argument("--seed", type=int, default=7)
+    sample.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DatasetError, ParamError, StoreError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

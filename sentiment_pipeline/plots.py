@@ -1,0 +1,78 @@
+"""The report figures; each returns a matplotlib Figure so notebooks show it inline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .data import LABEL_COLUMN, LABELS, TEXT_COLUMN
+
+COLORS = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#2ca02c"}
+
+
+def data_profile(frame: pd.DataFrame) -> plt.Figure:
+    """Class balance and text-length distribution per class."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    counts = frame[LABEL_COLUMN].value_counts().reindex(LABELS, fill_value=0)
+    left.bar(counts.index, counts.values, color=[COLORS[label] for label in counts.index])
+    for x, value in enumerate(counts.values):
+        left.annotate(f"{value:,} ({value / max(len(frame), 1):.0%})", (x, value), ha="center", va="bottom")
+    left.set_title("Class balance")
+    left.set_ylabel("tweets")
+    words = frame[TEXT_COLUMN].str.split().str.len()
+    for label in LABELS:
+        right.hist(words[frame[LABEL_COLUMN] == label], bins=range(0, int(words.max()) + 2), alpha=0.5,
+                   label=label, color=COLORS[label])
+    right.set_title("Words per tweet")
+    right.set_xlabel("words")
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history: dict) -> plt.Figure:
+    """Loss and validation macro-F1 per epoch, the chosen epoch marked."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    left.plot(epochs, history["loss"], "o-", label="train")
+    if "val_loss" in history:
+        left.plot(epochs, history["val_loss"], "o-", label="validation")
+    left.set_title("Loss")
+    left.set_xlabel("epoch")
+    left.legend()
+    right.plot(epochs, history.get("accuracy", []), "o-", label="train accuracy")
+    if "val_accuracy" in history:
+        right.plot(epochs, history["val_accuracy"], "o-", label="validation accuracy")
+    if "val_macro_f1" in history:
+        right.plot(epochs, history["val_macro_f1"], "s-", label="validation macro-F1")
+    if history.get("best_epoch"):
+        for axis in (left, right):
+            axis.axvline(history["best_epoch"], color="black", linestyle=":", label="kept epoch")
+    right.set_title("Quality")
+    right.set_xlabel("epoch")
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrices(results: dict[str, dict], labels: Sequence[str] = LABELS) -> plt.Figure:
+    """One normalized confusion matrix per model (``{"LSTM": metrics, "TF-IDF baseline": metrics}``)."""
+    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4.2), squeeze=False)
+    for axis, (name, metrics) in zip(axes[0], results.items()):
+        matrix = np.asarray(metrics["confusion_matrix"]["rows_true_cols_pred"], dtype=float)
+        shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                axis.text(j, i, f"{int(matrix[i, j])}\n{shares[i, j]:.0%}", ha="center", va="center",
+                          color="white" if shares[i, j] > 0.5 else "black")
+        axis.set_xticks(range(len(labels)), labels)
+        axis.set_yticks(range(len(labels)), labels)
+        axis.set_xlabel("predicted")
+        axis.set_ylabel("true")
+        axis.set_title(f"{name}: macro-F1 {metrics['macro_f1']:.3f}")
+    fig.tight_layout()
+    return fig
