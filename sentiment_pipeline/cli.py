@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -24,8 +25,11 @@ def _env_default(name: str) -> dict:
 
 
 def _add_store(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", **_env_default("SENTIMENT_PIPELINE_STORE"),
-                        help="run store: folder, file:// or s3://bucket/prefix (env SENTIMENT_PIPELINE_STORE)")
+    parser.add_argument(
+        "--store",
+        **_env_default("SENTIMENT_PIPELINE_STORE"),
+        help="run store: folder, file:// or s3://bucket/prefix (env SENTIMENT_PIPELINE_STORE)",
+    )
 
 
 def _add_run_id(parser: argparse.ArgumentParser) -> None:
@@ -46,14 +50,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .params import parse_overrides
     from .runner import RunFailed, run_pipeline
 
+    if not sys.stderr.isatty():  # in a container: stream the notebooks' cell output into the task log
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        logging.getLogger("papermill").setLevel(logging.INFO)
+
     try:
         result = run_pipeline(args.data, args.store, run_id=args.run_id, overrides=parse_overrides(args.param))
     except RunFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(exc.__cause__, (DatasetError, StoreError)) else EXIT_RUN_FAILED
-    print(json.dumps({"run_id": result.run_id, "store": result.store_uri, "duration_s": result.duration_s,
-                      "macro_f1": result.metrics["model"]["macro_f1"],
-                      "baseline_macro_f1": result.metrics["baseline"]["macro_f1"]}))
+    print(
+        json.dumps(
+            {
+                "run_id": result.run_id,
+                "store": result.store_uri,
+                "duration_s": result.duration_s,
+                "macro_f1": result.metrics["model"]["macro_f1"],
+                "baseline_macro_f1": result.metrics["baseline"]["macro_f1"],
+            }
+        )
+    )
     return 0
 
 
@@ -68,7 +84,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     texts = list(dataset.frame[TEXT_COLUMN])
     predicted: list[str] = []
     for start in range(0, len(texts), 1024):  # bounded memory for big files
-        predicted += [p["label"] for p in predictor.predict(texts[start:start + 1024])]
+        predicted += [p["label"] for p in predictor.predict(texts[start : start + 1024])]
     metrics = classification_metrics(list(dataset.frame[LABEL_COLUMN]), predicted, predictor.labels)
     print(json.dumps({"run_id": run_id, "data": args.data, "data_sha256": dataset.sha256, **metrics}, indent=2))
     return 0
@@ -80,7 +96,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError("no texts given: pass TEXT arguments or '-' to read one text per line from stdin")
     with tempfile.TemporaryDirectory() as tmp:
         run_id, predictor = _load_predictor(args.store, args.run_id, Path(tmp))
-    for text, prediction in zip(texts, predictor.predict(texts)):
+    for text, prediction in zip(texts, predictor.predict(texts), strict=False):
         print(json.dumps({"text": text, **prediction, "run_id": run_id}, ensure_ascii=False))
     return 0
 
@@ -108,13 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="execute the notebooks with papermill and record the run")
-    run.add_argument("--data", **_env_default("SENTIMENT_PIPELINE_DATA"),
-                     help="labelled text,label_text CSV or Parquet: path, file://, s3:// or https:// "
-                          "(env SENTIMENT_PIPELINE_DATA)")
+    run.add_argument(
+        "--data",
+        **_env_default("SENTIMENT_PIPELINE_DATA"),
+        help="labelled text,label_text CSV or Parquet: path, file://, s3:// or https:// (env SENTIMENT_PIPELINE_DATA)",
+    )
     _add_store(run)
     run.add_argument("--run-id", default=None, help="default: UTC timestamp + random suffix")
-    run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a parameter (repeatable), e.g. -p epochs=2")
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter (repeatable), e.g. -p epochs=2",
+    )
     run.set_defaults(func=cmd_run)
 
     evaluate = commands.add_parser("evaluate", help="score a run's model on a labelled file (JSON out)")

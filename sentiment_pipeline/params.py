@@ -23,8 +23,9 @@ class ModelConfig:
     dropout: float = 0.4
     learning_rate: float = 2e-3
     batch_size: int = 64
-    epochs: int = 4
+    epochs: int = 3
     patience: int = 1
+    ensemble_size: int = 3  # members averaged into the saved model; 1 gives a single BiLSTM
     seed: int = 42
 
     @classmethod
@@ -89,8 +90,16 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
 def resolve(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Defaults updated with overrides, checked for sane ranges."""
     params = {**DEFAULTS, **(overrides or {})}
-    for name in ("max_len", "max_words", "max_ngrams", "min_count", "embedding_dim", "lstm_units", "batch_size",
-                 "epochs"):
+    for name in (
+        "max_len",
+        "max_words",
+        "max_ngrams",
+        "min_count",
+        "embedding_dim",
+        "lstm_units",
+        "batch_size",
+        "epochs",
+    ):
         if int(params[name]) < 1:
             raise ParamError(f"parameter {name} must be at least 1, got {params[name]}")
     for name in ("dropout", "spatial_dropout"):

@@ -24,8 +24,13 @@ def data_profile(frame: pd.DataFrame) -> plt.Figure:
     left.set_ylabel("tweets")
     words = frame[TEXT_COLUMN].str.split().str.len()
     for label in LABELS:
-        right.hist(words[frame[LABEL_COLUMN] == label], bins=range(0, int(words.max()) + 2), alpha=0.5,
-                   label=label, color=COLORS[label])
+        right.hist(
+            words[frame[LABEL_COLUMN] == label],
+            bins=range(0, int(words.max()) + 2),
+            alpha=0.5,
+            label=label,
+            color=COLORS[label],
+        )
     right.set_title("Words per tweet")
     right.set_xlabel("words")
     right.legend()
@@ -34,26 +39,22 @@ def data_profile(frame: pd.DataFrame) -> plt.Figure:
 
 
 def training_curves(history: dict) -> plt.Figure:
-    """Loss and validation macro-F1 per epoch, the chosen epoch marked."""
+    """Loss and validation macro-F1 per epoch for every ensemble member, each kept epoch marked."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    left.plot(epochs, history["loss"], "o-", label="train")
-    if "val_loss" in history:
-        left.plot(epochs, history["val_loss"], "o-", label="validation")
+    for index, member in enumerate(history["members"]):
+        color = f"C{index}"
+        epochs = np.arange(1, len(member["loss"]) + 1)
+        left.plot(epochs, member["loss"], "o-", color=color, label=f"member {index} train")
+        left.plot(epochs, member.get("val_loss", []), "o--", color=color, label=f"member {index} validation")
+        right.plot(epochs, member.get("val_macro_f1", []), "s-", color=color, label=f"member {index}")
+        right.plot(member["best_epoch"], member["val_macro_f1"][member["best_epoch"] - 1], "k*", markersize=12)
+    right.axhline(history["val_macro_f1"], color="black", linestyle=":", label="averaged model")
     left.set_title("Loss")
     left.set_xlabel("epoch")
-    left.legend()
-    right.plot(epochs, history.get("accuracy", []), "o-", label="train accuracy")
-    if "val_accuracy" in history:
-        right.plot(epochs, history["val_accuracy"], "o-", label="validation accuracy")
-    if "val_macro_f1" in history:
-        right.plot(epochs, history["val_macro_f1"], "s-", label="validation macro-F1")
-    if history.get("best_epoch"):
-        for axis in (left, right):
-            axis.axvline(history["best_epoch"], color="black", linestyle=":", label="kept epoch")
-    right.set_title("Quality")
+    left.legend(fontsize="small")
+    right.set_title("Validation macro-F1 (star: kept epoch)")
     right.set_xlabel("epoch")
-    right.legend()
+    right.legend(fontsize="small")
     fig.tight_layout()
     return fig
 
@@ -61,14 +62,20 @@ def training_curves(history: dict) -> plt.Figure:
 def confusion_matrices(results: dict[str, dict], labels: Sequence[str] = LABELS) -> plt.Figure:
     """One normalized confusion matrix per model (``{"LSTM": metrics, "TF-IDF baseline": metrics}``)."""
     fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4.2), squeeze=False)
-    for axis, (name, metrics) in zip(axes[0], results.items()):
+    for axis, (name, metrics) in zip(axes[0], results.items(), strict=False):
         matrix = np.asarray(metrics["confusion_matrix"]["rows_true_cols_pred"], dtype=float)
         shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
         axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
         for i in range(len(labels)):
             for j in range(len(labels)):
-                axis.text(j, i, f"{int(matrix[i, j])}\n{shares[i, j]:.0%}", ha="center", va="center",
-                          color="white" if shares[i, j] > 0.5 else "black")
+                axis.text(
+                    j,
+                    i,
+                    f"{int(matrix[i, j])}\n{shares[i, j]:.0%}",
+                    ha="center",
+                    va="center",
+                    color="white" if shares[i, j] > 0.5 else "black",
+                )
         axis.set_xticks(range(len(labels)), labels)
         axis.set_yticks(range(len(labels)), labels)
         axis.set_xlabel("predicted")

@@ -20,8 +20,17 @@ LATEST = "latest.json"
 INDEX = "index.html"
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
 TRACKED_PACKAGES = (
-    "sentiment-pipeline", "tensorflow-cpu", "tensorflow", "keras", "papermill", "nbconvert", "nltk",
-    "scikit-learn", "pandas", "numpy", "boto3",
+    "sentiment-pipeline",
+    "tensorflow-cpu",
+    "tensorflow",
+    "keras",
+    "papermill",
+    "nbconvert",
+    "nltk",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "boto3",
 )
 
 
@@ -81,8 +90,12 @@ def git_commit() -> dict[str, Any]:
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True,
-            timeout=10, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
@@ -112,7 +125,7 @@ def download_model(store: Store, run_id: str, dest: Path) -> Path:
         raise StoreError(f"run {run_id} has no model files under {store.uri_for(prefix)}")
     dest.mkdir(parents=True, exist_ok=True)
     for key in keys:
-        target = dest / key[len(prefix):]
+        target = dest / key[len(prefix) :]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(store.read_bytes(key))
     return dest

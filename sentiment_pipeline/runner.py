@@ -167,14 +167,22 @@ def run_pipeline(
         raw = read_uri(data_uri)
         name = PurePosixPath(data_uri.split("?")[0]).name or "dataset.csv"
         dataset = load_dataset(raw, name)
-        run.data_info = {"uri": data_uri, "name": name, "sha256": dataset.sha256, "bytes": len(raw),
-                         "rows": len(dataset.frame), "dropped_empty_texts": dataset.dropped_empty}
+        run.data_info = {
+            "uri": data_uri,
+            "name": name,
+            "sha256": dataset.sha256,
+            "bytes": len(raw),
+            "rows": len(dataset.frame),
+            "dropped_empty_texts": dataset.dropped_empty,
+        }
         (workdir / "input").mkdir()
         staged = workdir / "input" / name
         staged.write_bytes(raw)
         run.timings["data_s"] = round(time.perf_counter() - started, 2)
-        progress(f"data: {len(dataset.frame):,} usable rows, sha256 {dataset.sha256[:12]}"
-                 + (f", {dataset.dropped_empty} empty texts dropped" if dataset.dropped_empty else ""))
+        progress(
+            f"data: {len(dataset.frame):,} usable rows, sha256 {dataset.sha256[:12]}"
+            + (f", {dataset.dropped_empty} empty texts dropped" if dataset.dropped_empty else "")
+        )
         run.put("params.json", record.to_json_bytes({"run_id": run_id, "data": run.data_info, "params": params}))
 
         notebook_params = {
@@ -209,11 +217,14 @@ def run_pipeline(
         run.write_manifest("succeeded")
         store.write_bytes(
             record.LATEST,
-            record.to_json_bytes({"run_id": run_id, "updated_at": record.utc_now(),
-                                  "macro_f1": metrics["model"]["macro_f1"]}),
+            record.to_json_bytes(
+                {"run_id": run_id, "updated_at": record.utc_now(), "macro_f1": metrics["model"]["macro_f1"]}
+            ),
         )
-        progress(f"succeeded: macro-F1 {metrics['model']['macro_f1']:.4f} "
-                 f"(baseline {metrics['baseline']['macro_f1']:.4f}); latest.json -> {run_id}")
+        progress(
+            f"succeeded: macro-F1 {metrics['model']['macro_f1']:.4f} "
+            f"(baseline {metrics['baseline']['macro_f1']:.4f}); latest.json -> {run_id}"
+        )
         return RunResult(run_id, store.uri, metrics, round(time.perf_counter() - run.clock, 2))
     except BaseException as exc:
         message = _one_line(exc) if not isinstance(exc, (DatasetError, StoreError)) else str(exc)

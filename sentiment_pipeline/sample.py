@@ -10,16 +10,62 @@ import csv
 import io
 import random
 
-_SUBJECTS = ["the new phone", "this weather", "my morning coffee", "the concert", "our team", "the train",
-             "my exam", "the movie", "this update", "the pizza place", "work today", "the beach trip",
-             "my new job", "the traffic", "this song", "the hotel", "my laptop", "the game last night"]
-_POSITIVE = ["is amazing", "was so much fun", "made my day", "is the best", "was awesome", "is sooo good",
-             "was not bad at all", "exceeded my expectations", "was lovely", "is great, thank you"]
-_NEGATIVE = ["is terrible", "was a disaster", "ruined my day", "is the worst", "was sooo boring",
-             "is not good at all", "made me so sad", "was awful", "keeps crashing, I hate it", "is broken again"]
-_NEUTRAL = ["starts at {n}pm", "is on channel {n}", "was moved to tuesday", "is what I'm doing now",
-            "is next to the station", "has {n} new episodes", "opens at {n} tomorrow", "is in the news",
-            "was mentioned at the meeting", "will be here on friday"]
+_SUBJECTS = [
+    "the new phone",
+    "this weather",
+    "my morning coffee",
+    "the concert",
+    "our team",
+    "the train",
+    "my exam",
+    "the movie",
+    "this update",
+    "the pizza place",
+    "work today",
+    "the beach trip",
+    "my new job",
+    "the traffic",
+    "this song",
+    "the hotel",
+    "my laptop",
+    "the game last night",
+]
+_POSITIVE = [
+    "is amazing",
+    "was so much fun",
+    "made my day",
+    "is the best",
+    "was awesome",
+    "is sooo good",
+    "was not bad at all",
+    "exceeded my expectations",
+    "was lovely",
+    "is great, thank you",
+]
+_NEGATIVE = [
+    "is terrible",
+    "was a disaster",
+    "ruined my day",
+    "is the worst",
+    "was sooo boring",
+    "is not good at all",
+    "made me so sad",
+    "was awful",
+    "keeps crashing, I hate it",
+    "is broken again",
+]
+_NEUTRAL = [
+    "starts at {n}pm",
+    "is on channel {n}",
+    "was moved to tuesday",
+    "is what I'm doing now",
+    "is next to the station",
+    "has {n} new episodes",
+    "opens at {n} tomorrow",
+    "is in the news",
+    "was mentioned at the meeting",
+    "will be here on friday",
+]
 _OPENERS = ["", "", "omg ", "ok so ", "honestly ", "@{user} ", "just saw that ", "fyi "]
 _POSITIVE_TAILS = ["", " :)", " !!", " <3", " #happy", " love it", " http://t.co/{code}"]
 _NEGATIVE_TAILS = ["", " :(", " ...", " #fail", " ugh", " don't even ask", " http://t.co/{code}"]

@@ -76,9 +76,7 @@ class LocalStore:
         if not base.exists():
             return []
         return sorted(
-            p.relative_to(self.root).as_posix()
-            for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".")
+            p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")
         )
 
     def uri_for(self, key: str) -> str:

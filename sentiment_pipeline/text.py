@@ -29,10 +29,24 @@ _SPECIAL_NEGATIONS = {"can't": "can not", "won't": "will not", "shan't": "shall 
 _NEGATION_SUFFIX = re.compile(r"(\w)n't\b", re.IGNORECASE)
 # Tweets often drop the apostrophe; spell these out too so "dont" and "don't" become the same tokens.
 _BARE_NEGATIONS = {
-    "dont": "do not", "doesnt": "does not", "didnt": "did not", "cant": "can not", "cannot": "can not",
-    "wont": "will not", "isnt": "is not", "arent": "are not", "wasnt": "was not", "werent": "were not",
-    "havent": "have not", "hasnt": "has not", "hadnt": "had not", "couldnt": "could not",
-    "shouldnt": "should not", "wouldnt": "would not", "aint": "is not", "mustnt": "must not",
+    "dont": "do not",
+    "doesnt": "does not",
+    "didnt": "did not",
+    "cant": "can not",
+    "cannot": "can not",
+    "wont": "will not",
+    "isnt": "is not",
+    "arent": "are not",
+    "wasnt": "was not",
+    "werent": "were not",
+    "havent": "have not",
+    "hasnt": "has not",
+    "hadnt": "had not",
+    "couldnt": "could not",
+    "shouldnt": "should not",
+    "wouldnt": "would not",
+    "aint": "is not",
+    "mustnt": "must not",
 }
 
 # A small English stop-word list (NLTK's needs a download). Negations are deliberately absent.

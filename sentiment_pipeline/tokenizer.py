@@ -23,7 +23,7 @@ OOV_ID = 1
 
 def word_bigrams(tokens: Sequence[str]) -> list[str]:
     """Unigrams followed by adjacent-pair bigrams: the bag-of-n-grams view of a tweet."""
-    return list(tokens) + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+    return list(tokens) + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
 
 
 def _build_index(counts: Counter, max_size: int, min_count: int) -> dict[str, int]:

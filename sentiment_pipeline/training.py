@@ -24,9 +24,7 @@ def save_splits(splits: dict[str, pd.DataFrame], split_dir: str | Path) -> None:
 
 
 def load_splits(split_dir: str | Path) -> dict[str, pd.DataFrame]:
-    return {
-        name: pd.read_csv(Path(split_dir) / f"{name}.csv", dtype=str, keep_default_na=False) for name in SPLITS
-    }
+    return {name: pd.read_csv(Path(split_dir) / f"{name}.csv", dtype=str, keep_default_na=False) for name in SPLITS}
 
 
 def seed_everything(seed: int) -> None:
@@ -53,9 +51,7 @@ def comparison_table(results: dict[str, dict]) -> pd.DataFrame:
 
 
 def per_class_table(results: dict[str, dict]) -> pd.DataFrame:
-    rows = {
-        (name, label): values for name, m in results.items() for label, values in m["per_class"].items()
-    }
+    rows = {(name, label): values for name, m in results.items() for label, values in m["per_class"].items()}
     return pd.DataFrame(rows).T.round(3)
 
 

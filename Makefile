@@ -1,0 +1,52 @@
+# Every target uses the project environment in .venv/, created on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STORE ?= artifacts
+SAMPLE := data/sample.csv
+DATA ?= $(SAMPLE)
+FULL_DATA ?= ../shared/data/tweet_sentiment_extraction/train.csv
+ARGS ?=
+
+.PHONY: run run-full test lint bench venv system-deps clean
+
+venv: $(BIN)/.installed
+
+# Pinned by constraints.txt (pip freeze of a known-good environment) so every machine gets the same stack.
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[serve,airflow,dev]'
+	touch $@
+
+$(SAMPLE): | venv
+	$(BIN)/sentiment-pipeline sample --out $@
+
+## The main job: the full pipeline on the bundled sample into ./artifacts (no cloud account needed).
+run: venv $(if $(filter $(SAMPLE),$(DATA)),$(SAMPLE))
+	$(BIN)/sentiment-pipeline run --data $(DATA) --store $(STORE) $(ARGS)
+	@echo "Runs index: $(abspath $(STORE))/index.html"
+
+## The same on the 27,480-tweet file (a few minutes on two cores).
+run-full: venv
+	$(BIN)/sentiment-pipeline run --data $(FULL_DATA) --store $(STORE) $(ARGS)
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check sentiment_pipeline tests
+
+test: venv system-deps lint
+	@if [ -f scripts/install-infra-tools.sh ]; then bash scripts/install-infra-tools.sh; fi
+	$(BIN)/pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/pipeline_bench.py --data $(FULL_DATA)
+
+clean:
+	rm -rf $(STORE) data .pytest_cache
+
+-include mk/*.mk

@@ -1,0 +1,152 @@
+"""Pipeline benchmark: full run on the 27k-tweet file (quality + wall time) and cleaning throughput.
+
+    .venv/bin/python benchmarks/pipeline_bench.py --data ../shared/data/tweet_sentiment_extraction/train.csv
+
+Prints a Markdown report (and writes it with --out). Numbers, never assertions: see benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from sentiment_pipeline.text import STOP_WORDS, CleaningConfig, clean_texts
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_OF_DOMAIN = ROOT.parent / "shared" / "data" / "tweeteval_sentiment" / "val.csv"
+
+
+def naive_nltk_clean(text: str) -> list[str]:
+    """The seed recipe's style: new tokenizer and stemmer objects, a list of stop words, one token at a time."""
+    from nltk.stem import PorterStemmer
+    from nltk.tokenize import TweetTokenizer
+
+    text = re.sub(r"http\S+", "", text.lower())
+    stop_list = sorted(STOP_WORDS)  # a list, as `stopwords.words("english")` returns
+    tokens = []
+    for token in TweetTokenizer().tokenize(text):
+        if token in stop_list:
+            continue
+        tokens.append(PorterStemmer().stem(token))
+    return tokens
+
+
+def cleaning_throughput(texts: list[str]) -> list[tuple[str, float]]:
+    rows = []
+    for name, fn in [
+        ("naive per-token NLTK loop (seed style, Porter stemming)", lambda ts: [naive_nltk_clean(t) for t in ts]),
+        (
+            "sentiment_pipeline.clean_texts, Porter stemming + stop words",
+            lambda ts: clean_texts(ts, CleaningConfig(stemmer="porter", remove_stop_words=True)),
+        ),
+        ("sentiment_pipeline.clean_texts, default (no stemming)", lambda ts: clean_texts(ts)),
+    ]:
+        started = time.perf_counter()
+        fn(texts)
+        rows.append((name, len(texts) / (time.perf_counter() - started)))
+    return rows
+
+
+def full_run(data: str, store: str, extra: list[str]) -> tuple[dict, float]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "sentiment-pipeline"),
+            "run",
+            "--data",
+            data,
+            "--store",
+            store,
+            "--run-id",
+            "bench",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"pipeline run failed:\n{result.stderr[-3000:]}")
+    return json.loads((Path(store) / "runs" / "bench" / "metrics.json").read_text()), wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--cleaning-sample", type=int, default=5000, help="tweets timed per cleaner")
+    parser.add_argument("--out", help="also write the Markdown report here")
+    parser.add_argument("-p", "--param", action="append", default=[], help="passed to the run")
+    args = parser.parse_args()
+
+    texts = list(pd.read_csv(args.data, dtype=str, keep_default_na=False)["text"][: args.cleaning_sample])
+    throughput = cleaning_throughput(texts)
+    with tempfile.TemporaryDirectory() as store:
+        metrics, wall = full_run(args.data, store, [x for p in args.param for x in ("-p", p)])
+        ood = None
+        if OUT_OF_DOMAIN.exists():
+            ood = json.loads(
+                subprocess.run(
+                    [
+                        str(Path(sys.executable).parent / "sentiment-pipeline"),
+                        "evaluate",
+                        "--store",
+                        store,
+                        "--data",
+                        str(OUT_OF_DOMAIN),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+
+    model, baseline = metrics["model"], metrics["baseline"]
+    lines = [
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; data: `{args.data}` "
+        f"({sum(metrics['data'].values()):,} usable rows; split {metrics['data']})",
+        "",
+        "| held-out test split | accuracy | macro-F1 | macro-recall |",
+        "|---|---|---|---|",
+        f"| LSTM ({metrics['training']['ensemble_size']} averaged BiLSTM members) | {model['accuracy']:.4f} | "
+        f"{model['macro_f1']:.4f} | {model['macro_recall']:.4f} |",
+        f"| TF-IDF + logistic regression baseline, same split | {baseline['accuracy']:.4f} | "
+        f"{baseline['macro_f1']:.4f} | {baseline['macro_recall']:.4f} |",
+        "",
+        f"Validation macro-F1 of the averaged model: {metrics['training']['val_macro_f1']:.4f}.",
+    ]
+    if ood:
+        lines.append(
+            f"Out-of-domain (TweetEval sentiment val, {ood['n']:,} tweets): macro-recall "
+            f"{ood['macro_recall']:.4f}, macro-F1 {ood['macro_f1']:.4f}, accuracy {ood['accuracy']:.4f}."
+        )
+    timings = metrics["timings"]
+    lines += [
+        "",
+        f"Full run wall time (CLI start to exit): **{wall:.0f} s** — data {timings['data_s']:.1f} s, "
+        f"preprocess notebook {timings['preprocess_s']:.1f} s, train notebook {timings['train_s']:.1f} s "
+        f"(model fit {metrics['training']['fit_s']:.1f} s), reports + upload {timings['record_s']:.1f} s.",
+        "",
+        f"| cleaner ({len(texts):,} tweets) | tweets/s | speed-up |",
+        "|---|---|---|",
+    ]
+    slowest = throughput[0][1]
+    lines += [f"| {name} | {rate:,.0f} | {rate / slowest:.1f}x |" for name, rate in throughput]
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        Path(args.out).write_text(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
