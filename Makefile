@@ -44,7 +44,7 @@ test: venv system-deps lint
 	$(BIN)/pytest -q
 
 bench: venv
-	$(BIN)/python benchmarks/pipeline_bench.py --data $(FULL_DATA)
+	$(BIN)/python benchmarks/pipeline_bench.py --data $(FULL_DATA) --out benchmarks/pipeline-results.md
 
 clean:
 	rm -rf $(STORE) data .pytest_cache
