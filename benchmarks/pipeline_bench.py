@@ -113,6 +113,11 @@ def main() -> None:
 
     model, baseline = metrics["model"], metrics["baseline"]
     lines = [
+        "# Pipeline benchmark",
+        "",
+        f"Produced by `make bench` (`.venv/bin/python benchmarks/pipeline_bench.py --data {args.data}`) "
+        f"on {time.strftime('%Y-%m-%d')}.",
+        "",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; data: `{args.data}` "
         f"({sum(metrics['data'].values()):,} usable rows; split {metrics['data']})",
         "",
