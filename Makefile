@@ -8,8 +8,10 @@ SAMPLE := data/sample.csv
 DATA ?= $(SAMPLE)
 FULL_DATA ?= ../shared/data/tweet_sentiment_extraction/train.csv
 ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 3000
 
-.PHONY: run run-full test lint bench venv system-deps clean
+.PHONY: run run-full test lint bench bench-serving serve venv system-deps clean
 
 venv: $(BIN)/.installed
 
@@ -32,6 +34,13 @@ run: venv $(if $(filter $(SAMPLE),$(DATA)),$(SAMPLE))
 run-full: venv
 	$(BIN)/sentiment-pipeline run --data $(FULL_DATA) --store $(STORE) $(ARGS)
 
+## Serve the newest succeeded run on http://localhost:3000 (registers it in the BentoML model store first).
+serve: venv
+	@tag=$$($(BIN)/sentiment-pipeline register --store $(STORE) --run-id latest \
+	  | $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["tag"])') && \
+	echo "serving $$tag on http://$(HOST):$(PORT)" && \
+	SENTIMENT_MODEL_TAG=$$tag $(BIN)/bentoml serve service:TweetSentiment --host $(HOST) --port $(PORT)
+
 system-deps:
 	bash scripts/install-system-deps.sh
 
@@ -43,8 +52,11 @@ test: venv system-deps lint
 	@if [ -f scripts/install-infra-tools.sh ]; then bash scripts/install-infra-tools.sh; fi
 	$(BIN)/pytest -q
 
-bench: venv
+bench: venv bench-serving
 	$(BIN)/python benchmarks/pipeline_bench.py --data $(FULL_DATA) --out benchmarks/pipeline-results.md
+
+bench-serving: venv
+	$(BIN)/python benchmarks/serving_bench.py --store $(STORE) --out benchmarks/serving-results.md
 
 clean:
 	rm -rf $(STORE) data .pytest_cache

@@ -101,6 +101,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_register(args: argparse.Namespace) -> int:
+    from .registry import register_run
+
+    result = register_run(args.store, args.run_id)
+    verb = "registered" if result["created"] else "already registered"
+    print(
+        f"{verb} {result['tag']} (run {result['run_id']}, macro-F1 {result['metadata']['macro_f1']:.4f})",
+        file=sys.stderr,
+    )
+    print(json.dumps({"tag": result["tag"], "run_id": result["run_id"], "created": result["created"]}))
+    return 0
+
+
 def cmd_reports(args: argparse.Namespace) -> int:
     from .reports import write_index
     from .store import open_store
@@ -152,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_id(predict)
     predict.add_argument("texts", nargs="+", metavar="TEXT", help="texts, or '-' to read lines from stdin")
     predict.set_defaults(func=cmd_predict)
+
+    register = commands.add_parser("register", help="import a succeeded run's model into the BentoML model store")
+    _add_store(register)
+    _add_run_id(register)
+    register.set_defaults(func=cmd_register)
 
     reports = commands.add_parser("reports", help="write index.html of all runs at the store root")
     _add_store(reports)

@@ -75,8 +75,16 @@ class _BestMacroF1(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
+def _without_optimizer(model: keras.Model) -> keras.Model:
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 def average_members(members: Sequence[keras.Model]) -> keras.Model:
     """One model whose output is the mean of the members' class probabilities."""
+    # Uncompiled clones: the saved file then holds weights only, not three sets of Adam slots (3x the size).
+    members = [_without_optimizer(member) for member in members]
     if len(members) == 1:
         return members[0]
     inputs = {

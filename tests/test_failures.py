@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
 from conftest import FAST, ROOT, cli
 
 pytestmark = pytest.mark.slow

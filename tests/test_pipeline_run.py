@@ -5,6 +5,7 @@ import json
 
 import nbformat
 import pytest
+
 from conftest import FAST, cli
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,217 @@
+"""A real `bentoml serve` process on loopback, hit over HTTP, serving a model registered from a real run."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import BIN, FAST, ROOT, cli, free_port
+
+pytestmark = pytest.mark.slow
+
+CLEAR = {
+    "the concert was awesome :)": "positive",
+    "honestly my new job made my day !!": "positive",
+    "the train is the worst, I hate it :(": "negative",
+    "my laptop keeps crashing, I hate it ugh": "negative",
+    "the meeting starts at 5pm": "neutral",
+    "the hotel is next to the station": "neutral",
+}
+
+
+@pytest.fixture(scope="module")
+def bento_home(tmp_path_factory) -> dict:
+    """A model trained on the project's synthetic sample (clear-cut classes), registered in a private store."""
+    home = tmp_path_factory.mktemp("bentoml")
+    data, store = home / "sample.csv", home / "runs"
+    cli("sample", "--out", str(data), check=True)
+    cli("run", "--data", str(data), "--store", str(store), "--run-id", "serve-run", *FAST, check=True)
+    env = {"BENTOML_HOME": str(home / "home"), "BENTOML_DO_NOT_TRACK": "true"}
+    registered = json.loads(cli("register", "--store", str(store), env=env, check=True).stdout)
+    assert registered == {"tag": "tweet_sentiment:serve-run", "run_id": "serve-run", "created": True}
+    again = json.loads(cli("register", "--store", str(store), "--run-id", "serve-run", env=env, check=True).stdout)
+    assert again["created"] is False
+    return {**env, "store": str(store)}
+
+
+@pytest.fixture(scope="module")
+def server(bento_home):
+    port = free_port()
+    env = {
+        **os.environ,
+        **{k: v for k, v in bento_home.items() if k != "store"},
+        "SENTIMENT_MODEL_TAG": "tweet_sentiment:serve-run",
+    }
+    log = open(Path(bento_home["BENTOML_HOME"]) / "serve.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [str(BIN / "bentoml"), "serve", "service:TweetSentiment", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        assert process.poll() is None, Path(log.name).read_text()[-3000:]
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        raise AssertionError("bentoml serve did not become ready:\n" + Path(log.name).read_text()[-3000:])
+    yield url
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+    log.close()
+
+
+def test_clear_examples_get_the_right_label(server):
+    for text, label in CLEAR.items():
+        response = httpx.post(f"{server}/predict", json={"text": text}, timeout=10)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["label"] == label, (text, body)
+        assert body["model"] == "tweet_sentiment:serve-run"
+        assert set(body["scores"]) == {"negative", "neutral", "positive"}
+        assert abs(sum(body["scores"].values()) - 1) < 1e-3
+
+
+def test_service_scores_equal_the_training_code_scores(server, bento_home):
+    """No train/serve skew: the CLI (the package's own predictor on the run's files) gives the same scores."""
+    texts = list(CLEAR) + ["I can`t believe it's not bad @someone http://t.co/x"]
+    expected = [
+        json.loads(line)
+        for line in cli("predict", "--store", bento_home["store"], *texts, check=True).stdout.splitlines()
+    ]
+    served = httpx.post(f"{server}/predict_batch", json={"texts": texts}, timeout=10).json()
+    for want, got in zip(expected, served, strict=True):
+        assert got["label"] == want["label"]
+        for label, score in want["scores"].items():
+            assert abs(got["scores"][label] - score) < 1e-4
+
+
+def test_batch_keeps_input_order(server):
+    texts = [text for text in CLEAR for _ in range(20)]  # 120 texts
+    response = httpx.post(f"{server}/predict_batch", json={"texts": texts}, timeout=30)
+    assert response.status_code == 200
+    assert [p["label"] for p in response.json()] == [CLEAR[t] for t in texts]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/predict", {"text": ""}),
+        ("/predict", {"text": "   \n\t "}),
+        ("/predict", {"text": "x" * 2001}),
+        ("/predict", {"text": 42}),
+        ("/predict", {"txt": "hello"}),
+        ("/predict", ["hello"]),
+        ("/predict_batch", {"texts": []}),
+        ("/predict_batch", {"texts": ["ok"] * 257}),
+        ("/predict_batch", {"texts": ["ok", " "]}),
+        ("/predict_batch", {"texts": "not a list"}),
+    ],
+    ids=[
+        "empty",
+        "whitespace",
+        "too-long",
+        "number",
+        "wrong-field",
+        "not-object",
+        "empty-batch",
+        "batch-too-big",
+        "blank-in-batch",
+        "texts-not-list",
+    ],
+)
+def test_bad_input_is_a_4xx_and_the_service_keeps_serving(server, path, body):
+    response = httpx.post(f"{server}{path}", json=body, timeout=10)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert httpx.post(f"{server}/predict", json={"text": "still fine"}, timeout=10).status_code == 200
+
+
+def test_malformed_json_is_a_400(server):
+    response = httpx.post(
+        f"{server}/predict", content=b'{"text": "unterminated', timeout=10, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_non_json_bodies_are_415(server, content_type):
+    response = httpx.post(
+        f"{server}/predict", content=b"text=hello", headers={"content-type": content_type}, timeout=10
+    )
+    assert response.status_code == 415 and "application/json" in response.json()["error"]
+
+
+def test_health_metrics_and_openapi(server):
+    for path in ("/healthz", "/livez", "/readyz"):
+        assert httpx.get(f"{server}{path}", timeout=5).status_code == 200
+    httpx.post(f"{server}/predict", json={"text": "count me"}, timeout=10)
+    metrics = httpx.get(f"{server}/metrics", timeout=5).text
+    assert "bentoml_service_request_total" in metrics and 'endpoint="/predict"' in metrics
+    spec = httpx.get(f"{server}/docs.json", timeout=5).json()
+    assert {"/predict", "/predict_batch"} <= set(spec["paths"])
+
+
+def test_schemathesis_finds_no_server_errors(server):
+    result = subprocess.run(
+        [
+            str(BIN / "schemathesis"),
+            "run",
+            f"{server}/docs.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "40",
+            "--include-path-regex",
+            "^/predict",
+            "--generation-deterministic",
+            "--request-timeout",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert httpx.get(f"{server}/readyz", timeout=5).status_code == 200
+
+
+def test_bentoml_build_packages_service_code_model_and_pinned_requirements(bento_home, tmp_path):
+    env = {
+        **os.environ,
+        **{k: v for k, v in bento_home.items() if k != "store"},
+        "SENTIMENT_MODEL_TAG": "tweet_sentiment:serve-run",
+    }
+    built = subprocess.run(
+        [str(BIN / "bentoml"), "build", "-o", "tag"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    tag = built.stdout.strip().split("__tag__:")[-1].strip()
+    name, version = tag.split(":")
+    bento = Path(bento_home["BENTOML_HOME"]) / "bentos" / name / version
+    info = (bento / "bento.yaml").read_text()
+    assert "tweet_sentiment:serve-run" in info and "SentimentModel" in info
+    for module in ("service.py", "sentiment_pipeline/text.py", "sentiment_pipeline/tokenizer.py"):
+        assert (bento / "src" / module).is_file(), module
+    assert not (bento / "src" / "sentiment_pipeline" / "runner.py").exists()  # serving code only
+    requirements = (bento / "env" / "python" / "requirements.txt").read_text()
+    assert "tensorflow-cpu==2.21.0" in requirements and "bentoml==1.4.39" in requirements
+    dockerfile = bento / "env" / "docker" / "Dockerfile"
+    text = dockerfile.read_text()
+    assert "USER bentoml" in text and "ENTRYPOINT" in text
+    lint = subprocess.run(
+        [str(BIN / "hadolint"), "--failure-threshold", "error", str(dockerfile)], capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout
