@@ -207,7 +207,7 @@ def test_bentoml_build_packages_service_code_model_and_pinned_requirements(bento
         assert (bento / "src" / module).is_file(), module
     assert not (bento / "src" / "sentiment_pipeline" / "runner.py").exists()  # serving code only
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
-    assert "tensorflow-cpu==2.21.0" in requirements and "bentoml==1.4.39" in requirements
+    assert "tensorflow-cpu==2.21.0" in requirements and "bentoml==1.4.30" in requirements
     dockerfile = bento / "env" / "docker" / "Dockerfile"
     text = dockerfile.read_text()
     assert "USER bentoml" in text and "ENTRYPOINT" in text
