@@ -55,7 +55,7 @@ test: venv system-deps lint
 bench: venv bench-serving
 	$(BIN)/python benchmarks/pipeline_bench.py --data $(FULL_DATA) --out benchmarks/pipeline-results.md
 
-bench-serving: venv
+bench-serving: venv system-deps
 	$(BIN)/python benchmarks/serving_bench.py --store $(STORE) --out benchmarks/serving-results.md
 
 clean:

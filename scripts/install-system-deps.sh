@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# System packages the tests need (Debian): headless Chromium for the report screenshot tests.
+# System packages (Debian): headless Chromium for the report screenshot tests, wrk for the serving benchmark.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)  # load generator of `make bench-serving`
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
