@@ -114,6 +114,15 @@ def cmd_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_package(args: argparse.Namespace) -> int:
+    from .packaging import package_run
+
+    result = package_run(args.store, args.run_id, args.project_dir)
+    print(f"built {result['bento_tag']} ({result['model_tag']}); context {result['context_uri']}", file=sys.stderr)
+    print(json.dumps(result))
+    return 0
+
+
 def cmd_reports(args: argparse.Namespace) -> int:
     from .reports import write_index
     from .store import open_store
@@ -170,6 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store(register)
     _add_run_id(register)
     register.set_defaults(func=cmd_register)
+
+    package = commands.add_parser(
+        "package", help="register a run, build its bento and upload it as an image build context (JSON out)"
+    )
+    _add_store(package)
+    _add_run_id(package)
+    package.add_argument(
+        "--project-dir",
+        default=os.environ.get("SENTIMENT_PIPELINE_PROJECT_DIR", "."),
+        help="folder with bentofile.yaml and service.py (default: . or env SENTIMENT_PIPELINE_PROJECT_DIR)",
+    )
+    package.set_defaults(func=cmd_package)
 
     reports = commands.add_parser("reports", help="write index.html of all runs at the store root")
     _add_store(reports)
