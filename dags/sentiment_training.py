@@ -1,0 +1,170 @@
+"""Train the tweet sentiment model on a schedule, gate it on quality, and deploy it.
+
+ECS mode (default): ``train`` runs ``sentiment-pipeline run`` as a Fargate task of the training image,
+``package`` runs ``sentiment-pipeline package`` there too (bento + build context on S3), ``build_image``
+runs Kaniko as a Fargate task (no Docker daemon needed), ``deploy`` rolls the ECS inference service to the
+new image, ``smoke_test`` calls the endpoint. Configuration is the Airflow Variable ``sentiment_pipeline``
+(terraform outputs), read at run time by ``resolve_config``.
+
+Local mode (``SENTIMENT_PIPELINE_MODE=local``): the same CLI as local processes; deploy = register the
+model and build the bento. Data and store from ``SENTIMENT_PIPELINE_DATA`` / ``SENTIMENT_PIPELINE_STORE``.
+
+Nothing heavy is imported here and nothing calls AWS at parse time. See docs/airflow.md.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
+from airflow.sdk import DAG, Param, XComArg, chain, task
+
+from sentiment_pipeline import dag_tasks
+from sentiment_pipeline import orchestration as orch
+from sentiment_pipeline.params import DEFAULTS
+
+DAG_ID = "sentiment_training"
+MODE = orch.pipeline_mode()
+AWS_CONN_ID = "aws_default"
+PROJECT_DIR = Path(os.environ.get("SENTIMENT_PIPELINE_PROJECT_DIR") or Path(__file__).resolve().parents[1])
+SCHEDULE = os.environ.get("SENTIMENT_PIPELINE_SCHEDULE", "@weekly") or None  # "" or "none": manual runs only
+POLL_SECONDS = int(os.environ.get("SENTIMENT_PIPELINE_POLL_SECONDS", "15"))
+TRAIN_TIMEOUT = timedelta(hours=3)
+BUILD_TIMEOUT = timedelta(hours=1)
+DEPLOY_TIMEOUT = timedelta(minutes=30)
+RETRIES = int(os.environ.get("SENTIMENT_PIPELINE_RETRIES", "1"))
+
+PARAMS = {
+    "data_uri": Param(
+        "",
+        type="string",
+        title="Dataset URI",
+        description="Labelled CSV/Parquet (path, s3://, https://). Empty: $SENTIMENT_PIPELINE_DATA, else the "
+        "Variable's data_uri, else (local mode) data/sample.csv.",
+    ),
+    "min_macro_f1": Param(
+        0.70,
+        type="number",
+        minimum=0,
+        maximum=1,
+        title="Quality threshold",
+        description="Deploy only if test macro-F1 reaches this and is not below the deployed model's.",
+    ),
+    **{
+        name: Param(default, **schema)
+        for name, default, schema in (
+            ("epochs", DEFAULTS["epochs"], {"type": "integer", "minimum": 1, "maximum": 100}),
+            ("learning_rate", DEFAULTS["learning_rate"], {"type": "number", "exclusiveMinimum": 0, "maximum": 1}),
+            ("batch_size", DEFAULTS["batch_size"], {"type": "integer", "minimum": 1, "maximum": 4096}),
+            ("embedding_dim", DEFAULTS["embedding_dim"], {"type": "integer", "minimum": 1, "maximum": 1024}),
+            ("lstm_units", DEFAULTS["lstm_units"], {"type": "integer", "minimum": 1, "maximum": 1024}),
+            ("ngram_dim", DEFAULTS["ngram_dim"], {"type": "integer", "minimum": 0, "maximum": 1024}),
+            ("ensemble_size", DEFAULTS["ensemble_size"], {"type": "integer", "minimum": 1, "maximum": 10}),
+            ("max_len", DEFAULTS["max_len"], {"type": "integer", "minimum": 1, "maximum": 512}),
+            ("min_count", DEFAULTS["min_count"], {"type": "integer", "minimum": 1}),
+            ("stemmer", DEFAULTS["stemmer"], {"type": "string", "enum": ["none", "porter", "snowball"]}),
+            ("remove_stop_words", DEFAULTS["remove_stop_words"], {"type": "boolean"}),
+            ("seed", DEFAULTS["seed"], {"type": "integer", "minimum": 0}),
+        )
+    },
+    "extra_params": Param(
+        [],
+        type="array",
+        items={"type": "string", "pattern": "^[a-z_]+=.+$"},
+        title="Other parameters",
+        description="More -p key=value overrides of `sentiment-pipeline run`, e.g. patience=2.",
+    ),
+}
+
+
+@task(multiple_outputs=True)
+def resolve_config(params: dict | None = None, run_id: str | None = None) -> dict:
+    """Read the configuration (Variable / environment / form) and compose every container command."""
+    return dag_tasks.resolve_run_config(MODE, dict(params or {}), str(run_id), PROJECT_DIR, AWS_CONN_ID)
+
+
+@task.short_circuit
+def quality_gate(config: dict, params: dict | None = None) -> bool:
+    """Continue to deploy only if the new run meets the threshold and is not worse than the deployed model."""
+    return dag_tasks.quality_gate(config, float((params or {})["min_macro_f1"]), AWS_CONN_ID)
+
+
+@task(task_id="train", execution_timeout=TRAIN_TIMEOUT)
+def train_locally(command: list[str]) -> dict:
+    """Run ``sentiment-pipeline run`` as a local process (local mode)."""
+    return dag_tasks.run_local_command(command)
+
+
+@task(task_id="package", execution_timeout=BUILD_TIMEOUT)
+def package_locally(command: list[str]) -> dict:
+    """Register the model and build the bento (local mode)."""
+    return dag_tasks.run_local_command(command, cwd=PROJECT_DIR)
+
+
+@task(execution_timeout=DEPLOY_TIMEOUT)
+def deploy(config: dict) -> dict:
+    """Roll the ECS inference service to the new image and wait until it is stable (ECS mode)."""
+    return dag_tasks.deploy_to_ecs(config, AWS_CONN_ID, poll_seconds=POLL_SECONDS, timeout=DEPLOY_TIMEOUT)
+
+
+@task(task_id="deploy")
+def deploy_locally(config: dict, packaged: dict) -> dict:
+    """Record the new bento as the deployed model (local mode)."""
+    return dag_tasks.record_local_deployment(config, packaged)
+
+
+@task(execution_timeout=timedelta(minutes=10))
+def smoke_test(config: dict) -> dict:
+    """Check /readyz and one /predict on the deployed endpoint (local mode: the bento holds the model)."""
+    return dag_tasks.smoke_test(config)
+
+
+def fargate_task(task_id: str, config: XComArg, prefix: str, timeout: timedelta) -> EcsRunTaskOperator:
+    """A Fargate task of the pipeline's cluster whose log stream is forwarded into the Airflow task log."""
+    return EcsRunTaskOperator(
+        task_id=task_id,
+        aws_conn_id=AWS_CONN_ID,  # its region must be the Variable's (resolve_config checks)
+        cluster=config["cluster"],
+        task_definition=config[f"{prefix}_task_definition"],
+        container_name=config[f"{prefix}_container"],
+        overrides=config[f"{prefix}_overrides"],
+        launch_type="FARGATE",
+        network_configuration=config["network_configuration"],
+        awslogs_group=config["log_group"],
+        awslogs_region=config["region"],
+        awslogs_stream_prefix=config[f"{prefix}_log_stream_prefix"],
+        awslogs_fetch_interval=timedelta(seconds=POLL_SECONDS),
+        number_logs_exception=20,
+        reattach=True,
+        waiter_delay=POLL_SECONDS,
+        waiter_max_attempts=int(timeout.total_seconds() // POLL_SECONDS) + 1,
+        execution_timeout=timeout + timedelta(minutes=5),
+    )
+
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Train (notebooks via papermill), gate on macro-F1, package, deploy the tweet sentiment model",
+    schedule=SCHEDULE if SCHEDULE not in ("none", "None") else None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params=PARAMS,
+    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=2)},
+    doc_md=__doc__,
+    tags=["ml", "sentiment", MODE],
+) as dag:
+    config = resolve_config()
+    gate = quality_gate(config)
+
+    if MODE == "ecs":
+        train = fargate_task("train", config, "training", TRAIN_TIMEOUT)
+        package = fargate_task("package", config, "package", BUILD_TIMEOUT)
+        build_image = fargate_task("build_image", config, "image_builder", BUILD_TIMEOUT)
+        chain(config, train, gate, package, build_image, deploy(config), smoke_test(config))
+    else:
+        train = train_locally(config["train_command"])
+        package = package_locally(config["package_command"])
+        chain(config, train, gate, package, deploy_locally(config, package), smoke_test(config))
