@@ -46,7 +46,7 @@ system-deps:
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check sentiment_pipeline tests
+	$(BIN)/ruff format --check sentiment_pipeline tests dags benchmarks service.py
 
 test: venv system-deps lint
 	@if [ -f scripts/install-infra-tools.sh ]; then bash scripts/install-infra-tools.sh; fi
