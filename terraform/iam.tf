@@ -1,0 +1,309 @@
+# Roles of the ECS tasks. Execution roles (ECS agent: pull the image, write the log stream, read secrets)
+# are separate from task roles (what the code in the container may do). Every statement names the
+# narrowest ARN that exists; "*" appears only for actions that have no resource-level permissions.
+locals {
+  families = {
+    training      = "${var.name}-training"
+    image_builder = "${var.name}-image-builder"
+    inference     = "${var.name}-inference"
+    airflow       = "${var.name}-airflow"
+  }
+  arn_prefix      = "arn:${local.partition}"
+  artifacts_arn   = aws_s3_bucket.main["artifacts"].arn
+  data_arn        = aws_s3_bucket.main["data"].arn
+  task_def_arn    = { for k, f in local.families : k => "${local.arn_prefix}:ecs:${local.region}:${local.account_id}:task-definition/${f}:*" }
+  cluster_tasks   = "${local.arn_prefix}:ecs:${local.region}:${local.account_id}:task/${aws_ecs_cluster.main.name}/*"
+  pipeline_groups = "${aws_cloudwatch_log_group.main["pipeline"].arn}:*"
+}
+
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "execution" {
+  for_each           = toset(["pipeline", "inference", "airflow"])
+  name               = "${var.name}-${each.key}-execution"
+  description        = "ECS agent for the ${each.key} tasks: pull the image, write logs"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role" "task" {
+  for_each           = toset(["training", "image-builder", "inference", "airflow"])
+  name               = "${var.name}-${each.key}-task"
+  description        = "What the ${each.key} container may do"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+# ---- execution roles ------------------------------------------------------------------------------------
+locals {
+  execution_repos = {
+    pipeline  = [aws_ecr_repository.main["training"].arn]
+    inference = [aws_ecr_repository.main["bento"].arn]
+    airflow   = [aws_ecr_repository.main["airflow"].arn]
+  }
+}
+
+data "aws_iam_policy_document" "execution" {
+  for_each = local.execution_repos
+
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # GetAuthorizationToken has no resource-level permissions
+  }
+  statement {
+    sid       = "PullOwnImage"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = each.value
+  }
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.main[each.key].arn}:*"]
+  }
+  dynamic "statement" {
+    for_each = each.key == "airflow" ? [1] : []
+    content {
+      sid       = "ReadAirflowSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [aws_db_instance.airflow.master_user_secret[0].secret_arn, aws_secretsmanager_secret.airflow.arn]
+    }
+  }
+  dynamic "statement" {
+    for_each = each.key == "airflow" ? [1] : []
+    content {
+      sid       = "DecryptAirflowSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = [aws_kms_key.main.arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  for_each = data.aws_iam_policy_document.execution
+  name     = "ecs-execution"
+  role     = aws_iam_role.execution[each.key].id
+  policy   = each.value.json
+}
+
+# ---- training task: read the data bucket, read/write the run store (artifacts bucket, pipeline/ prefix) --
+data "aws_iam_policy_document" "training" {
+  statement {
+    sid       = "ListData"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [local.data_arn]
+  }
+  statement {
+    sid       = "ReadData"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${local.data_arn}/*"]
+  }
+  statement {
+    sid       = "ListRunStore"
+    actions   = ["s3:ListBucket"]
+    resources = [local.artifacts_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.store_prefix}/*", local.store_prefix]
+    }
+  }
+  statement {
+    sid = "ReadWriteRunStore"
+    actions = [
+      "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+      "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+    ]
+    resources = ["${local.artifacts_arn}/${local.store_prefix}/*"]
+  }
+  statement {
+    sid       = "UseBucketKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.main.arn]
+  }
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.pipeline_groups]
+  }
+}
+
+resource "aws_iam_role_policy" "training" {
+  name   = "training"
+  role   = aws_iam_role.task["training"].id
+  policy = data.aws_iam_policy_document.training.json
+}
+
+# ---- image builder (Kaniko): read bento build contexts, push only to the bento repository ---------------
+data "aws_iam_policy_document" "image_builder" {
+  statement {
+    sid       = "ReadBentoContexts"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.artifacts_arn}/${local.store_prefix}/runs/*/bento/*"]
+  }
+  statement {
+    sid       = "DecryptBentoContexts"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.main.arn]
+  }
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # GetAuthorizationToken has no resource-level permissions
+  }
+  statement {
+    sid = "PushBento"
+    actions = [
+      "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+      "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
+      "ecr:DescribeImages", "ecr:DescribeRepositories",
+    ]
+    resources = [aws_ecr_repository.main["bento"].arn]
+  }
+}
+
+resource "aws_iam_role_policy" "image_builder" {
+  name   = "image-builder"
+  role   = aws_iam_role.task["image-builder"].id
+  policy = data.aws_iam_policy_document.image_builder.json
+}
+
+# The inference task role has no policy: the model is inside the bento image, the service calls no AWS API.
+
+# ---- Airflow: exactly what the DAG does ----------------------------------------------------------------
+data "aws_iam_policy_document" "airflow" {
+  statement {
+    sid     = "RunPipelineTasks"
+    actions = ["ecs:RunTask"]
+    resources = [
+      local.task_def_arn["training"],
+      local.task_def_arn["image_builder"],
+    ]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.main.arn]
+    }
+  }
+  statement {
+    sid       = "WatchPipelineTasks"
+    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+    resources = [local.cluster_tasks]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.main.arn]
+    }
+  }
+  # reattach=True: a retried task looks for its still-running Fargate task (ListTasks is scoped by cluster
+  # condition; its only resource type is container-instance, which Fargate does not have).
+  statement {
+    #checkov:skip=CKV_AWS_356:ListTasks on Fargate has no resource ARN to name; the ecs:cluster condition scopes it.
+    sid       = "FindRunningPipelineTask"
+    actions   = ["ecs:ListTasks"]
+    resources = ["*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.main.arn]
+    }
+  }
+  statement {
+    #checkov:skip=CKV_AWS_356:RegisterTaskDefinition/DescribeTaskDefinition have no resource-level permissions.
+    sid       = "DeployInferenceRevision"
+    actions   = ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"]
+    resources = ["*"] # these two actions have no resource-level permissions
+  }
+  # The deploy step copies the previous revision's tags (describe_task_definition include=TAGS) onto the new one.
+  statement {
+    sid       = "TagInferenceRevision"
+    actions   = ["ecs:TagResource"]
+    resources = [local.task_def_arn["inference"]]
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RegisterTaskDefinition"]
+    }
+  }
+  statement {
+    sid       = "ReadInferenceRevisionTags"
+    actions   = ["ecs:ListTagsForResource"]
+    resources = [local.task_def_arn["inference"]]
+  }
+  statement {
+    sid       = "UpdateInferenceService"
+    actions   = ["ecs:UpdateService", "ecs:DescribeServices"]
+    resources = [aws_ecs_service.inference.id]
+  }
+  statement {
+    sid     = "PassPipelineAndInferenceRoles"
+    actions = ["iam:PassRole"]
+    resources = [
+      aws_iam_role.task["training"].arn,
+      aws_iam_role.task["image-builder"].arn,
+      aws_iam_role.task["inference"].arn,
+      aws_iam_role.execution["pipeline"].arn,
+      aws_iam_role.execution["inference"].arn,
+    ]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+  statement {
+    sid       = "ReadTaskLogs"
+    actions   = ["logs:GetLogEvents"]
+    resources = [local.pipeline_groups]
+  }
+  statement {
+    sid       = "ListRunStore"
+    actions   = ["s3:ListBucket"]
+    resources = [local.artifacts_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.store_prefix}/*", local.store_prefix]
+    }
+  }
+  statement {
+    sid       = "ReadRunStore"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.artifacts_arn}/${local.store_prefix}/*"]
+  }
+  statement {
+    sid       = "RecordDeployment"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.artifacts_arn}/${local.store_prefix}/deployed.json"]
+  }
+  statement {
+    sid       = "UseRunStoreKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.main.arn]
+  }
+  # ECS Exec into the Airflow task (port forwarding to the UI, `airflow` CLI): these actions have no
+  # resource-level permissions.
+  statement {
+    #checkov:skip=CKV_AWS_356:ssmmessages channel actions have no resource-level permissions.
+    sid       = "EcsExecChannel"
+    actions   = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "airflow" {
+  name   = "airflow-dag"
+  role   = aws_iam_role.task["airflow"].id
+  policy = data.aws_iam_policy_document.airflow.json
+}

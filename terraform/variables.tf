@@ -1,0 +1,271 @@
+# ---- general --------------------------------------------------------------------------------------------
+variable "region" {
+  description = "AWS region for every resource."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name" {
+  description = "Name prefix of every resource (lower case, digits, dashes)."
+  type        = string
+  default     = "sentiment"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))
+    error_message = "name must be 2-21 characters of lower case letters, digits and dashes."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags on every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "image_tag" {
+  description = "Tag of the training and Airflow images in ECR (CI pushes the git commit SHA)."
+  type        = string
+}
+
+variable "bento_image_tag" {
+  description = "Tag of the bento image the inference service starts with; later revisions are registered by the DAG's deploy step."
+  type        = string
+  default     = "bootstrap"
+}
+
+# ---- network --------------------------------------------------------------------------------------------
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC (a /16 is split into /24 subnets)."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "availability_zones" {
+  description = "Two availability zones; empty means the first two available in the region."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.availability_zones) == 0 || length(var.availability_zones) == 2
+    error_message = "Give exactly two availability zones, or none."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for both private subnets (cheaper) instead of one per availability zone."
+  type        = bool
+  default     = true
+}
+
+variable "enable_flow_logs" {
+  description = "VPC flow logs to CloudWatch Logs."
+  type        = bool
+  default     = true
+}
+
+variable "ingress_cidr_blocks" {
+  description = "Who may reach the load balancer."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate for an HTTPS listener; when set, HTTP redirects to HTTPS."
+  type        = string
+  default     = null
+}
+
+# ---- storage and logs -----------------------------------------------------------------------------------
+variable "enforce_tls_bucket_policy" {
+  description = "Bucket policies that deny any request not made over TLS (keep on in AWS)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_alb_access_logs" {
+  description = "Write load balancer access logs to the logs bucket."
+  type        = bool
+  default     = true
+}
+
+variable "force_destroy" {
+  description = "Allow `terraform destroy` to delete non-empty buckets and repositories (tests, throwaway stacks)."
+  type        = bool
+  default     = false
+}
+
+variable "deletion_protection" {
+  description = "Deletion protection on the load balancer and the database."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "Retention of every CloudWatch log group."
+  type        = number
+  default     = 365
+}
+
+variable "run_record_transition_days" {
+  description = "Age after which run records (pipeline/runs/) move to STANDARD_IA."
+  type        = number
+  default     = 30
+}
+
+variable "run_record_expiration_days" {
+  description = "Age after which run records (pipeline/runs/) are deleted; 0 keeps them forever."
+  type        = number
+  default     = 730
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days a replaced or deleted object version is kept in the versioned buckets."
+  type        = number
+  default     = 90
+}
+
+variable "ecr_keep_images" {
+  description = "Tagged images each ECR repository keeps (older ones expire)."
+  type        = number
+  default     = 30
+}
+
+# ---- training and image builder -------------------------------------------------------------------------
+variable "training_cpu" {
+  description = "Fargate CPU units of the training task (1024 = 1 vCPU)."
+  type        = number
+  default     = 2048
+}
+
+variable "training_memory" {
+  description = "Fargate memory (MiB) of the training task."
+  type        = number
+  default     = 8192
+}
+
+variable "image_builder_image" {
+  description = "Kaniko executor image of the image-builder task (pin a tag or digest; mirror it into your ECR if Docker Hub/GCR is not reachable)."
+  type        = string
+  default     = "gcr.io/kaniko-project/executor:v1.23.2"
+}
+
+variable "image_builder_cpu" {
+  description = "Fargate CPU units of the image-builder task."
+  type        = number
+  default     = 2048
+}
+
+variable "image_builder_memory" {
+  description = "Fargate memory (MiB) of the image-builder task."
+  type        = number
+  default     = 8192
+}
+
+# ---- inference ------------------------------------------------------------------------------------------
+variable "inference_cpu" {
+  description = "Fargate CPU units of one inference task."
+  type        = number
+  default     = 1024
+}
+
+variable "inference_memory" {
+  description = "Fargate memory (MiB) of one inference task."
+  type        = number
+  default     = 2048
+}
+
+variable "inference_desired_count" {
+  description = "Inference tasks at creation (autoscaling moves it between min and max afterwards)."
+  type        = number
+  default     = 2
+}
+
+variable "autoscaling_enabled" {
+  description = "Application Auto Scaling of the inference service."
+  type        = bool
+  default     = true
+}
+
+variable "autoscaling_metric" {
+  description = "What autoscaling tracks: \"cpu\" (average CPU %) or \"requests\" (ALB requests per target)."
+  type        = string
+  default     = "cpu"
+
+  validation {
+    condition     = contains(["cpu", "requests"], var.autoscaling_metric)
+    error_message = "autoscaling_metric must be \"cpu\" or \"requests\"."
+  }
+}
+
+variable "autoscaling_min" {
+  description = "Fewest inference tasks."
+  type        = number
+  default     = 2
+}
+
+variable "autoscaling_max" {
+  description = "Most inference tasks."
+  type        = number
+  default     = 6
+}
+
+variable "autoscaling_cpu_target" {
+  description = "Target average CPU utilisation (%) when autoscaling_metric = \"cpu\"."
+  type        = number
+  default     = 60
+}
+
+variable "autoscaling_requests_target" {
+  description = "Target ALB requests per target per minute when autoscaling_metric = \"requests\"."
+  type        = number
+  default     = 3000
+}
+
+# ---- Airflow on ECS -------------------------------------------------------------------------------------
+variable "airflow_cpu" {
+  description = "Fargate CPU units of the Airflow task (api-server, scheduler, dag-processor, triggerer)."
+  type        = number
+  default     = 2048
+}
+
+variable "airflow_memory" {
+  description = "Fargate memory (MiB) of the Airflow task."
+  type        = number
+  default     = 8192
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class of the Airflow metadata database (Performance Insights needs medium or larger)."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
+variable "db_engine_version" {
+  description = "PostgreSQL major version of the Airflow metadata database."
+  type        = string
+  default     = "16"
+}
+
+variable "db_allocated_storage" {
+  description = "Storage (GiB) of the Airflow metadata database."
+  type        = number
+  default     = 20
+}
+
+variable "db_multi_az" {
+  description = "Standby replica of the Airflow metadata database in the second availability zone."
+  type        = bool
+  default     = true
+}
+
+variable "db_performance_insights" {
+  description = "Performance Insights on the Airflow metadata database (not supported by every instance class)."
+  type        = bool
+  default     = true
+}
+
+variable "airflow_secret_version" {
+  description = "Bump to generate a new Airflow JWT/secret key (then restart the Airflow service)."
+  type        = number
+  default     = 1
+}
