@@ -1,0 +1,400 @@
+"""`terraform apply`, a re-plan with no changes, and `terraform destroy` of the whole stack against a moto
+server on loopback, plus checks of what got created and of `make airflow-config` on the real outputs.
+
+The provider endpoints point at moto from a test-only override file written into a temporary copy of
+terraform/ (never into terraform/ itself); the local provider mirror comes from a test-only CLI config.
+What moto lacks is switched off by variables whose defaults are the real-AWS settings (see MOTO_VARS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, VENV_BIN, run, terraform_bin, terraform_workdir
+
+REGION = "us-east-1"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
+ENDPOINTS = [
+    "applicationautoscaling", "ec2", "ecr", "ecs", "elbv2", "iam", "kms", "logs", "rds", "s3", "secretsmanager", "sts",
+]  # fmt: skip
+MOTO_VARS = {
+    "region": REGION,
+    "image_tag": "test",
+    "autoscaling_enabled": False,  # moto lacks Application Auto Scaling's tag API
+    "db_performance_insights": False,  # moto does not keep the setting (endless diff)
+    "deletion_protection": False,  # so destroy can run
+    "force_destroy": True,
+}
+# What a re-plan right after apply may still want because moto does not keep or return it; anything else
+# fails the test. (resource type -> attributes)
+MOTO_PLAN_DRIFT = {
+    "aws_db_parameter_group": {"parameter"},  # DescribeDBParameters has no `Source`, user values look unset
+    "aws_vpc_security_group_ingress_rule": {"description"},  # dropped on rules referencing another group
+    "aws_vpc_security_group_egress_rule": {"description"},
+    "aws_ecs_service": {  # not stored by moto's ECS
+        "availability_zone_rebalancing",
+        "enable_ecs_managed_tags",
+        "enable_execute_command",
+        "health_check_grace_period_seconds",
+    },
+    # re-read at apply only because its data source depends on a service above; its value is unchanged
+    "aws_iam_role_policy": {"policy"},
+}
+CONTRACT_KEYS = {
+    "region", "cluster", "training_task_definition", "training_container", "image_builder_task_definition",
+    "image_builder_container", "subnets", "security_groups", "log_group", "training_log_stream_prefix",
+    "image_builder_log_stream_prefix", "data_uri", "store_uri", "bento_repository_url", "inference_cluster",
+    "inference_service", "inference_task_family", "inference_container", "endpoint_url",
+}  # fmt: skip
+# Actions with no resource-level permissions: the only ones allowed on Resource "*".
+STAR_ALLOWED = {
+    "ecr:GetAuthorizationToken",
+    "ecs:ListTasks",  # scoped by the ecs:cluster condition
+    "ecs:RegisterTaskDefinition",
+    "ecs:DescribeTaskDefinition",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **CREDENTIALS, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError(f"moto server did not start: {log.read_text()[-2000:]}")
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def write_moto_override(work: Path, endpoint: str) -> None:
+    endpoints = "\n".join(f'    {name} = "{endpoint}"' for name in ENDPOINTS)
+    (work / "zz_moto_test_override.tf").write_text(
+        f"""# test-only: local state, every endpoint on the moto server
+terraform {{
+  backend "local" {{}}
+}}
+
+provider "aws" {{
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = false
+  s3_use_path_style           = true
+  max_retries                 = 2
+  endpoints {{
+{endpoints}
+  }}
+}}
+"""
+    )
+    (work / "moto.auto.tfvars.json").write_text(json.dumps(MOTO_VARS))
+
+
+def boto(service: str, endpoint: str):
+    import boto3
+
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+def statements(document) -> list[dict]:
+    document = json.loads(document) if isinstance(document, str) else document
+    found = document["Statement"]
+    return found if isinstance(found, list) else [found]
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.slow
+def test_apply_replan_destroy_against_moto(tmp_path, moto_endpoint):
+    terraform = terraform_bin()
+    work, env = terraform_workdir(tmp_path)
+    env = {**env, **CREDENTIALS}
+    write_moto_override(work, moto_endpoint)
+    timings = {}
+
+    def tf(*args: str, timeout: int = 400, check: bool = True):
+        started = time.monotonic()
+        result = run([terraform, *args, "-no-color"], cwd=work, env=env, timeout=timeout, check=check)
+        timings[args[0]] = round(time.monotonic() - started, 1)
+        return result
+
+    tf("init")
+    try:
+        tf("apply", "-auto-approve")
+        outputs = {k: v["value"] for k, v in json.loads(tf("output", "-json").stdout).items()}
+        check_outputs(outputs)
+        check_state(json.loads(tf("show", "-json").stdout))
+        check_created_resources(outputs, moto_endpoint)
+        check_airflow_task_definition(outputs, moto_endpoint)
+        check_make_airflow_config(work, env, tmp_path, outputs)
+
+        replan = tf("plan", "-out=replan.tfplan", "-detailed-exitcode", check=False)
+        assert replan.returncode in (0, 2), replan.stderr[-3000:]  # 2: changes, checked attribute by attribute
+        plan = json.loads(tf("show", "-json", "replan.tfplan").stdout)
+        unexpected = unexpected_changes(plan)
+        assert not unexpected, "re-plan after apply wants changes:\n" + "\n".join(unexpected)
+
+        # The switches moto cannot apply, planned against the applied stack with the real provider.
+        for metric, expected in (("cpu", "ECSServiceAverageCPUUtilization"), ("requests", "ALBRequestCountPerTarget")):
+            tf("plan", f"-out={metric}.tfplan", "-var=autoscaling_enabled=true", f"-var=autoscaling_metric={metric}",
+               f"-var=certificate_arn=arn:aws:acm:{REGION}:123456789012:certificate/test")  # fmt: skip
+            check_switch_plan(json.loads(tf("show", "-json", f"{metric}.tfplan").stdout), expected)
+        invalid = tf("plan", "-var=autoscaling_metric=memory", check=False)
+        assert invalid.returncode == 1 and "autoscaling_metric must be" in invalid.stderr
+    finally:
+        tf("destroy", "-auto-approve", timeout=400)
+    state = tf("state", "list", check=False)
+    assert state.stdout.strip() == "", f"resources left after destroy:\n{state.stdout}"
+    print(f"terraform timings (s): {timings}")
+
+
+def unexpected_changes(plan: dict) -> list[str]:
+    """Planned changes other than the known moto drift (MOTO_PLAN_DRIFT), one line per attribute."""
+    found = []
+    for change in plan.get("resource_changes", []):
+        actions = change["change"]["actions"]
+        if actions in (["no-op"], ["read"]):
+            continue
+        if actions != ["update"]:
+            found.append(f"{change['address']}: {actions}")
+            continue
+        before, after = change["change"]["before"] or {}, change["change"]["after"] or {}
+        unknown = change["change"].get("after_unknown") or {}
+        attributes = {k for k in set(before) | set(after) if before.get(k) != after.get(k) or unknown.get(k) is True}
+        allowed = MOTO_PLAN_DRIFT.get(change["type"], set())
+        if change["type"] == "aws_iam_role_policy":  # only the deferred re-read, never a real policy change
+            allowed = {k for k in allowed if unknown.get(k) is True}
+        found += [
+            f"{change['address']}.{k}: {before.get(k)!r:.200} -> {after.get(k)!r:.200}" for k in attributes - allowed
+        ]
+    return sorted(found)
+
+
+def check_switch_plan(plan: dict, metric_type: str) -> None:
+    """Autoscaling on (CPU or ALB requests) and HTTPS with a certificate, as planned on top of the moto stack."""
+    changes = {c["address"]: c["change"] for c in plan["resource_changes"]}
+    target = changes["aws_appautoscaling_target.inference[0]"]
+    assert target["actions"] == ["create"] and target["after"]["scalable_dimension"] == "ecs:service:DesiredCount"
+    assert (target["after"]["min_capacity"], target["after"]["max_capacity"]) == (2, 6)
+    policy = changes["aws_appautoscaling_policy.inference[0]"]["after"]
+    tracking = policy["target_tracking_scaling_policy_configuration"][0]
+    assert tracking["predefined_metric_specification"][0]["predefined_metric_type"] == metric_type
+    https = changes["aws_lb_listener.https[0]"]
+    assert https["actions"] == ["create"] and https["after"]["protocol"] == "HTTPS"
+    assert https["after"]["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
+    http = changes["aws_lb_listener.http"]["after"]["default_action"][0]
+    assert http["type"] == "redirect" and http["redirect"][0]["protocol"] == "HTTPS"
+
+
+def check_outputs(outputs: dict) -> None:
+    variables = outputs["airflow_variables"]
+    assert set(variables) == CONTRACT_KEYS, f"contract keys differ: {set(variables) ^ CONTRACT_KEYS}"
+    assert variables["region"] == REGION
+    assert variables["training_container"] == "training"
+    assert variables["image_builder_container"] == "kaniko"
+    assert variables["inference_container"] == "bento"
+    assert (variables["training_log_stream_prefix"], variables["image_builder_log_stream_prefix"]) == (
+        "training",
+        "image-builder",
+    )
+    assert len(variables["subnets"]) == 2 and variables["subnets"] == outputs["private_subnet_ids"]
+    assert variables["security_groups"] == [outputs["task_security_group_id"]]
+    assert variables["data_uri"] == f"s3://{outputs['data_bucket']}/tweets/train.csv"
+    assert variables["store_uri"] == f"s3://{outputs['artifacts_bucket']}/pipeline"
+    assert variables["endpoint_url"].startswith("http://") and variables["endpoint_url"] == outputs["endpoint_url"]
+    assert ":" not in variables["bento_repository_url"].rsplit("/", 1)[-1], "repository URL without a tag"
+    assert variables["bento_repository_url"] == outputs["ecr_repository_urls"]["bento"]
+    for key in ("cluster_name", "training_task_definition", "image_builder_task_definition", "inference_service_name"):
+        assert outputs[key]
+
+
+def check_state(state: dict) -> None:
+    """What moto does not report back, read from the applied state (moto drops the grace period, so not that)."""
+    resources = {r["address"]: r["values"] for r in state["values"]["root_module"]["resources"]}
+    service = resources["aws_ecs_service.inference"]
+    assert service["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
+    listener = resources["aws_lb_listener.http"]
+    assert listener["default_action"][0]["type"] == "forward"
+    assert resources["aws_lb.main"]["drop_invalid_header_fields"] is True
+    db = resources["aws_db_instance.airflow"]
+    assert db["storage_encrypted"] and not db["publicly_accessible"] and db["manage_master_user_password"]
+
+
+def check_created_resources(outputs: dict, endpoint: str) -> None:
+    variables = outputs["airflow_variables"]
+    s3 = boto("s3", endpoint)
+    for bucket in (outputs["data_bucket"], outputs["artifacts_bucket"]):
+        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(block.values()), block
+        policy = statements(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in policy
+        ), "TLS-only bucket policy"
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=outputs["artifacts_bucket"])["Rules"]
+    assert any(r.get("Filter", {}).get("Prefix") == "pipeline/runs/" for r in rules), "lifecycle for old run records"
+
+    ecr = boto("ecr", endpoint)
+    repos = ecr.describe_repositories()["repositories"]
+    assert {r["repositoryUri"] for r in repos} >= set(outputs["ecr_repository_urls"].values())
+    for repo in repos:
+        assert repo["imageTagMutability"] == "IMMUTABLE" and repo["imageScanningConfiguration"]["scanOnPush"]
+        assert ecr.get_lifecycle_policy(repositoryName=repo["repositoryName"])["lifecyclePolicyText"]
+
+    ecs = boto("ecs", endpoint)
+    cluster = ecs.describe_clusters(clusters=[variables["cluster"]], include=["SETTINGS"])["clusters"][0]
+    assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"]
+    service = ecs.describe_services(cluster=variables["cluster"], services=[variables["inference_service"]])[
+        "services"
+    ][0]
+    assert service["launchType"] == "FARGATE" and service["desiredCount"] == 2
+    awsvpc = service["networkConfiguration"]["awsvpcConfiguration"]
+    assert sorted(awsvpc["subnets"]) == sorted(variables["subnets"]) and awsvpc["assignPublicIp"] == "DISABLED"
+    target_group = service["loadBalancers"][0]["targetGroupArn"]
+    health = boto("elbv2", endpoint).describe_target_groups(TargetGroupArns=[target_group])["TargetGroups"][0]
+    assert health["HealthCheckPath"] == "/readyz" and health["Port"] == 3000
+
+    training = ecs.describe_task_definition(taskDefinition=variables["training_task_definition"])["taskDefinition"]
+    [container] = training["containerDefinitions"]
+    assert container["name"] == "training" and container["readonlyRootFilesystem"]
+    assert container["logConfiguration"]["options"]["awslogs-group"] == variables["log_group"]
+    assert container["logConfiguration"]["options"]["awslogs-stream-prefix"] == "training"
+    builder = ecs.describe_task_definition(taskDefinition=variables["image_builder_task_definition"])["taskDefinition"]
+    assert builder["containerDefinitions"][0]["name"] == "kaniko"
+    assert builder["containerDefinitions"][0]["logConfiguration"]["options"]["awslogs-stream-prefix"] == "image-builder"
+
+    logs = boto("logs", endpoint)
+    groups = logs.describe_log_groups(logGroupNamePrefix="/sentiment/")["logGroups"]
+    assert groups and all(g.get("retentionInDays") for g in groups), "every log group has a retention"
+
+    check_iam(outputs, endpoint)
+
+
+def check_iam(outputs: dict, endpoint: str) -> None:
+    """No "*" resource where a narrower ARN exists; the task roles reach exactly their prefixes."""
+    iam = boto("iam", endpoint)
+    roles = [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("sentiment-")]
+    documents = {}
+    for role in roles:
+        for name in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+            documents[role["RoleName"]] = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)[
+                "PolicyDocument"
+            ]
+        assert not iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
+    assert {"sentiment-training-task", "sentiment-image-builder-task", "sentiment-airflow-task"} <= set(documents)
+    for role, document in documents.items():
+        for statement in statements(document):
+            if "*" in as_list(statement["Resource"]):
+                extra = set(as_list(statement["Action"])) - STAR_ALLOWED
+                assert not extra, f"{role}: {sorted(extra)} on Resource '*'"
+            assert not any(a.endswith(":*") or a == "*" for a in as_list(statement["Action"])), (role, statement)
+
+    artifacts = f"arn:aws:s3:::{outputs['artifacts_bucket']}"
+    training = statements(documents["sentiment-training-task"])
+    writes = [s for s in training if "s3:PutObject" in as_list(s["Action"])]
+    assert [as_list(s["Resource"]) for s in writes] == [[f"{artifacts}/pipeline/*"]]
+    builder = statements(documents["sentiment-image-builder-task"])
+    push = [s for s in builder if "ecr:PutImage" in as_list(s["Action"])]
+    assert [as_list(s["Resource"]) for s in push] == [[f"arn:aws:ecr:{REGION}:123456789012:repository/sentiment/bento"]]
+    airflow = statements(documents["sentiment-airflow-task"])
+    passed = {r for s in airflow if "iam:PassRole" in as_list(s["Action"]) for r in as_list(s["Resource"])}
+    assert {p.rsplit("/", 1)[-1] for p in passed} == {
+        "sentiment-training-task",
+        "sentiment-image-builder-task",
+        "sentiment-inference-task",
+        "sentiment-pipeline-execution",
+        "sentiment-inference-execution",
+    }
+    run_task = [s for s in airflow if "ecs:RunTask" in as_list(s["Action"])]
+    assert sorted(as_list(run_task[0]["Resource"])) == sorted(
+        f"arn:aws:ecs:{REGION}:123456789012:task-definition/{family}:*"
+        for family in ("sentiment-training", "sentiment-image-builder")
+    )
+
+
+def check_airflow_task_definition(outputs: dict, endpoint: str) -> None:
+    """The Airflow task gets the Variable from Terraform, and its database URL command works as Airflow runs it."""
+    ecs = boto("ecs", endpoint)
+    task = ecs.describe_task_definition(taskDefinition="sentiment-airflow")["taskDefinition"]
+    containers = {c["name"]: c for c in task["containerDefinitions"]}
+    assert set(containers) == {"db-migrate", "api-server", "scheduler", "dag-processor", "triggerer"}
+    assert not containers["db-migrate"]["essential"]
+    for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
+        assert containers[name]["dependsOn"] == [{"containerName": "db-migrate", "condition": "SUCCESS"}]
+        assert containers[name]["healthCheck"]["command"][0] == "CMD"
+    environment = {e["name"]: e["value"] for e in containers["scheduler"]["environment"]}
+    assert json.loads(environment["AIRFLOW_VAR_SENTIMENT_PIPELINE"]) == outputs["airflow_variables"]
+    secrets = {s["name"] for s in containers["scheduler"]["secrets"]}
+    assert {"DB_USER", "DB_PASSWORD", "AIRFLOW__API_AUTH__JWT_SECRET"} <= secrets
+
+    # Airflow runs `sql_alchemy_conn_cmd` split like a shell would; a password with URL-special characters
+    # must come out quoted, so SQLAlchemy reads it back exactly.
+    from sqlalchemy.engine import make_url
+
+    password = "p@ss:w/rd%?#&x"
+    result = run(
+        shlex.split(environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"]),
+        env={"DB_USER": "airflow", "DB_PASSWORD": password, "DB_HOST": "db.example:5432", "DB_NAME": "airflow"},
+    )
+    url = make_url(result.stdout.strip())
+    assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == (
+        "postgresql+psycopg2",
+        "airflow",
+        password,
+        "db.example",
+        5432,
+        "airflow",
+    )
+
+
+def check_make_airflow_config(work: Path, env: dict, tmp_path: Path, outputs: dict) -> None:
+    out = tmp_path / "airflow-config"
+    make = ["make", "--no-print-directory", "airflow-config", f"TF_DIR={work}", f"AIRFLOW_CONFIG_DIR={out}"]
+    run(make, cwd=ROOT, env=env)
+    variables = outputs["airflow_variables"]
+    assert json.loads((out / "sentiment_pipeline.json").read_text()) == variables
+    assert json.loads((out / "variables.json").read_text()) == {"sentiment_pipeline": variables}
+    line = (out / "airflow.env").read_text().strip()
+    name, _, value = line.partition("=")
+    assert name == "AIRFLOW_VAR_SENTIMENT_PIPELINE" and json.loads(value) == variables
