@@ -48,8 +48,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check sentiment_pipeline tests dags benchmarks service.py
 
-test: venv system-deps lint
-	@if [ -f scripts/install-infra-tools.sh ]; then bash scripts/install-infra-tools.sh; fi
+test: venv system-deps infra-tools lint
 	$(BIN)/pytest -q
 
 bench: venv bench-serving

@@ -5,7 +5,7 @@ AIRFLOW_CONFIG_DIR ?= .airflow
 
 .PHONY: infra-tools infra-check infra-test airflow-config
 
-## Install the pinned infra linters (checkov, actionlint, hadolint) into .tools/ (no-op when present).
+## Install the pinned infra linters (checkov, actionlint) into .tools/ (no-op when present).
 infra-tools:
 	bash scripts/install-infra-tools.sh
 

