@@ -18,7 +18,7 @@ from sentiment_pipeline.serving import JsonOnlyMiddleware, Prediction, Sentiment
 
 MODEL_TAG = os.environ.get("SENTIMENT_MODEL_TAG", "tweet_sentiment:latest")
 # The model's batches are small and the HTTP worker needs a core too: TensorFlow's own thread pools only add
-# contention (measured on 2 cores: +13% requests/s and a shorter p99 at 32 clients). Read when TF starts.
+# contention (on 2 cores: more requests/s and a shorter p99 at 32 clients under wrk). Read when TF starts.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
