@@ -123,7 +123,8 @@ def main() -> None:
         "",
         "| held-out test split | accuracy | macro-F1 | macro-recall |",
         "|---|---|---|---|",
-        f"| LSTM ({metrics['training']['ensemble_size']} averaged BiLSTM members) | {model['accuracy']:.4f} | "
+        f"| LSTM ({metrics['training']['ensemble_size']} averaged members: BiLSTM + bags of word bigrams and "
+        f"character n-grams) | {model['accuracy']:.4f} | "
         f"{model['macro_f1']:.4f} | {model['macro_recall']:.4f} |",
         f"| TF-IDF + logistic regression baseline, same split | {baseline['accuracy']:.4f} | "
         f"{baseline['macro_f1']:.4f} | {baseline['macro_recall']:.4f} |",

@@ -61,6 +61,7 @@ PARAMS = {
             ("embedding_dim", DEFAULTS["embedding_dim"], {"type": "integer", "minimum": 1, "maximum": 1024}),
             ("lstm_units", DEFAULTS["lstm_units"], {"type": "integer", "minimum": 1, "maximum": 1024}),
             ("ngram_dim", DEFAULTS["ngram_dim"], {"type": "integer", "minimum": 0, "maximum": 1024}),
+            ("char_dim", DEFAULTS["char_dim"], {"type": "integer", "minimum": 0, "maximum": 1024}),
             ("ensemble_size", DEFAULTS["ensemble_size"], {"type": "integer", "minimum": 1, "maximum": 10}),
             ("max_len", DEFAULTS["max_len"], {"type": "integer", "minimum": 1, "maximum": 512}),
             ("min_count", DEFAULTS["min_count"], {"type": "integer", "minimum": 1}),

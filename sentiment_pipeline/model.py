@@ -1,4 +1,4 @@
-"""The Keras 3 model: BiLSTM members (word ids + a bag-of-bigrams branch), averaged, and a fast predictor.
+"""The Keras 3 model: averaged BiLSTM members with bags of word bigrams and character n-grams; a fast predictor.
 
 Several members trained from different seeds and averaged beat any single one by about a point of
 macro-F1 on this data (label noise makes single runs jumpy); they are saved as one Keras model.
@@ -23,24 +23,36 @@ from .params import ModelConfig  # noqa: E402
 from .tokenizer import TweetTokenizer  # noqa: E402
 
 
+def _bag(ids: keras.KerasTensor, vocab_size: int, dim: int, dropout: float, name: str) -> keras.KerasTensor:
+    """fastText-style branch: the average embedding of a padded bag of ids."""
+    bag = keras.layers.Embedding(vocab_size, dim, mask_zero=True, name=name)(ids)
+    return keras.layers.Dropout(dropout)(keras.layers.GlobalAveragePooling1D()(bag))
+
+
 def build_model(tokenizer: TweetTokenizer, n_labels: int, config: ModelConfig, name: str = "member_0") -> keras.Model:
-    """One member: BiLSTM with max+mean pooling, optionally beside a fastText-style n-gram average."""
+    """One member: BiLSTM with max+mean pooling beside optional bags of word n-grams and character n-grams."""
     words = keras.Input(shape=(tokenizer.max_len,), dtype="int32", name="words")
-    ngrams = keras.Input(shape=(tokenizer.ngram_len,), dtype="int32", name="ngrams")
+    inputs = {"words": words}
     x = keras.layers.Embedding(tokenizer.vocab_size, config.embedding_dim, name="word_embedding")(words)
     x = keras.layers.SpatialDropout1D(config.spatial_dropout)(x)
     x = keras.layers.Bidirectional(keras.layers.LSTM(config.lstm_units, return_sequences=True), name="bilstm")(x)
     x = keras.layers.Concatenate()([keras.layers.GlobalMaxPooling1D()(x), keras.layers.GlobalAveragePooling1D()(x)])
-    x = keras.layers.Dropout(config.dropout)(x)
+    features = [keras.layers.Dropout(config.dropout)(x)]
     if config.ngram_dim > 0:
-        g = keras.layers.Embedding(
-            tokenizer.ngram_vocab_size, config.ngram_dim, mask_zero=True, name="ngram_embedding"
-        )(ngrams)
-        g = keras.layers.GlobalAveragePooling1D()(g)
-        g = keras.layers.Dropout(config.dropout)(g)
-        x = keras.layers.Concatenate()([x, g])
+        inputs["ngrams"] = keras.Input(shape=(tokenizer.ngram_len,), dtype="int32", name="ngrams")
+        features.append(
+            _bag(inputs["ngrams"], tokenizer.ngram_vocab_size, config.ngram_dim, config.dropout, "ngram_embedding")
+        )
+    if config.char_dim > 0:
+        if not tokenizer.char_index:
+            raise ValueError("char_dim > 0 needs a tokenizer fitted with character n-grams")
+        inputs["chars"] = keras.Input(shape=(tokenizer.char_len,), dtype="int32", name="chars")
+        features.append(
+            _bag(inputs["chars"], tokenizer.char_vocab_size, config.char_dim, config.dropout, "char_embedding")
+        )
+    x = keras.layers.Concatenate()(features) if len(features) > 1 else features[0]
     outputs = keras.layers.Dense(n_labels, activation="softmax", name="label")(x)
-    model = keras.Model(inputs={"words": words, "ngrams": ngrams}, outputs=outputs, name=name)
+    model = keras.Model(inputs=inputs, outputs=outputs, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -94,6 +106,10 @@ def average_members(members: Sequence[keras.Model]) -> keras.Model:
     return keras.Model(inputs=inputs, outputs=outputs, name="tweet_sentiment")
 
 
+def _select(model: keras.Model, inputs: dict) -> dict:
+    return {name: inputs[name] for name in model.input}
+
+
 def train_model(
     tokenizer: TweetTokenizer,
     train_inputs: dict,
@@ -114,6 +130,8 @@ def train_model(
     for index in range(config.ensemble_size):
         keras.utils.set_random_seed(config.seed + index)
         member = build_model(tokenizer, n_labels, config, name=f"member_{index}")
+        # Only the inputs this architecture takes: Keras maps a dict with extra keys by position, not name.
+        train_inputs, val_inputs = (_select(member, inputs) for inputs in (train_inputs, val_inputs))
         tracker = _BestMacroF1(val_inputs, val_labels, config.patience)
         fit = member.fit(
             train_inputs,
@@ -143,12 +161,11 @@ class Predictor:
 
     def __init__(self, model: keras.Model, tokenizer: TweetTokenizer, labels: Sequence[str]) -> None:
         self.model, self.tokenizer, self.labels = model, tokenizer, list(labels)
-        signature = [
-            tf.TensorSpec([None, tokenizer.max_len], tf.int32, name="words"),
-            tf.TensorSpec([None, tokenizer.ngram_len], tf.int32, name="ngrams"),
-        ]
+        # The model's own inputs decide what is fed (models from version-1 tokenizers have no "chars").
+        self.input_names = sorted(model.input)
+        signature = [tf.TensorSpec([None, model.input[n].shape[1]], tf.int32, name=n) for n in self.input_names]
         self._infer = tf.function(
-            lambda words, ngrams: model({"words": words, "ngrams": ngrams}, training=False),
+            lambda *ids: model(dict(zip(self.input_names, ids, strict=True)), training=False),
             input_signature=signature,
             reduce_retracing=True,
         )
@@ -158,7 +175,7 @@ class Predictor:
         if len(texts) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         inputs = self.tokenizer.encode(texts)
-        return self._infer(tf.constant(inputs["words"]), tf.constant(inputs["ngrams"])).numpy()
+        return self._infer(*(tf.constant(inputs[name]) for name in self.input_names)).numpy()
 
     def predict(self, texts: Sequence[str]) -> list[dict]:
         """``[{"label": ..., "scores": {label: p}}]`` in input order."""

@@ -38,6 +38,7 @@ FORM_TRAINING_PARAMS = (
     "embedding_dim",
     "lstm_units",
     "ngram_dim",
+    "char_dim",
     "ensemble_size",
     "max_len",
     "min_count",

@@ -29,6 +29,7 @@ FAST = [
         "embedding_dim=32",
         "lstm_units=16",
         "ngram_dim=16",
+        "char_dim=16",
         "batch_size=32",
         "ensemble_size=2",
         "min_count=1",

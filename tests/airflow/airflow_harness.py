@@ -28,6 +28,7 @@ TINY = {
     "embedding_dim": 16,
     "lstm_units": 8,
     "ngram_dim": 8,
+    "char_dim": 8,
     "min_count": 1,
     "batch_size": 32,
 }
