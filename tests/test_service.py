@@ -106,6 +106,27 @@ def test_batch_keeps_input_order(server):
     assert [p["label"] for p in response.json()] == [CLEAR[t] for t in texts]
 
 
+def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(server):
+    import asyncio
+
+    texts = [text for text in CLEAR for _ in range(16)]  # 96 concurrent single-text requests, mixed batches
+
+    async def fire() -> list[dict]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            responses = await asyncio.gather(*(client.post(f"{server}/predict", json={"text": t}) for t in texts))
+        return [r.json() for r in responses]
+
+    assert [p["label"] for p in asyncio.run(fire())] == [CLEAR[t] for t in texts]
+    metrics = httpx.get(f"{server}/metrics", timeout=5).text
+    counts = {  # cumulative histogram: calls with at most N texts
+        line.split('le="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("sentiment_batch_size_bucket")
+    }
+    assert counts, metrics[-2000:]
+    assert counts["1.0"] < counts["+Inf"]  # some model calls carried more than one request
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -202,7 +223,7 @@ def test_bentoml_build_packages_service_code_model_and_pinned_requirements(bento
     name, version = tag.split(":")
     bento = Path(bento_home["BENTOML_HOME"]) / "bentos" / name / version
     info = (bento / "bento.yaml").read_text()
-    assert "tweet_sentiment:serve-run" in info and "SentimentModel" in info
+    assert "tweet_sentiment:serve-run" in info and "TweetSentiment" in info
     for module in ("service.py", "sentiment_pipeline/text.py", "sentiment_pipeline/tokenizer.py"):
         assert (bento / "src" / module).is_file(), module
     assert not (bento / "src" / "sentiment_pipeline" / "runner.py").exists()  # serving code only

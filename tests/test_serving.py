@@ -1,0 +1,55 @@
+"""The request limits and the in-process adaptive batcher, without a server."""
+
+import asyncio
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from sentiment_pipeline.serving import MAX_BATCH_TEXTS, MAX_TEXT_CHARS, Prediction, Text, Texts, adaptive_batching
+
+
+def fake_model(calls: list[list[str]]):
+    def predict(texts: list[str]) -> list[Prediction]:
+        calls.append(list(texts))
+        return [Prediction(label=t, scores={t: 1.0}, model="fake") for t in texts]
+
+    return predict
+
+
+def test_concurrent_calls_share_model_calls_and_get_their_own_answers_in_order():
+    calls: list[list[str]] = []
+
+    async def main():
+        classify = adaptive_batching(fake_model(calls), max_batch_size=8, max_latency_ms=1000)
+        inputs = [[f"t{i}"] for i in range(20)] + [[f"b{i}" for i in range(13)]]  # 13 > max batch: split
+        return inputs, await asyncio.gather(*(classify(texts) for texts in inputs))
+
+    inputs, results = asyncio.run(main())
+    assert [[p.label for p in result] for result in results] == inputs
+    assert max(len(c) for c in calls) <= 8  # never more than max_batch_size texts per model call
+    assert len(calls) < len(inputs)  # concurrent calls were grouped
+    assert sorted(t for c in calls for t in c) == sorted(t for i in inputs for t in i)  # each text once
+
+
+def test_a_failing_model_call_fails_only_its_requests():
+    async def main():
+        def predict(texts):
+            raise RuntimeError("model broke")
+
+        classify = adaptive_batching(predict, max_batch_size=8, max_latency_ms=1000)
+        return await asyncio.gather(classify(["a"]), classify(["b"]), return_exceptions=True)
+
+    assert all(isinstance(r, RuntimeError) for r in asyncio.run(main()))
+
+
+@pytest.mark.parametrize("text", ["", "  \n", "x" * (MAX_TEXT_CHARS + 1)])
+def test_text_limits(text):
+    with pytest.raises(ValidationError):
+        TypeAdapter(Text).validate_python(text)
+
+
+def test_batch_limits():
+    TypeAdapter(Texts).validate_python(["ok"] * MAX_BATCH_TEXTS)
+    for bad in ([], ["ok"] * (MAX_BATCH_TEXTS + 1), ["ok", " "]):
+        with pytest.raises(ValidationError):
+            TypeAdapter(Texts).validate_python(bad)
