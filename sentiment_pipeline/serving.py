@@ -1,4 +1,4 @@
-"""What the BentoML service needs besides BentoML: request limits, response shape, model loading.
+"""What the BentoML service needs besides BentoML: request limits, response shape, model loading, batching.
 
 Kept out of ``service.py`` so it is unit-testable and so the service file stays a screenful.
 """
@@ -73,7 +73,7 @@ def adaptive_batching(
     It is the ``CorkDispatcher`` that BentoML's server puts in front of a ``batchable=True`` API (same cork
     algorithm, same latency-trained optimizer, same 503 when a call would outwait ``max_latency_ms``). Used
     here, ``/predict`` keeps its one-text JSON contract and no request crosses a second HTTP hop to a model
-    service: on two cores that hop cost more CPU than the model (see benchmarks/serving-results.md).
+    service: on two cores that hop cost more CPU than the model (README, "Serving the model").
     Each call passes a list of texts (one for /predict, up to 256 for /predict_batch); a list longer than
     the room left in a batch is split across batches and reassembled in order.
     """
