@@ -31,8 +31,8 @@ os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
 # timeout: BentoML keeps each request's timer (and the tracing context it captured) alive for the whole timeout,
-# so at ~1,000 requests/s a 30 s timeout left ~30,000 requests' objects for the garbage collector to walk
-# (gen-2 passes of 50-140 ms, measured); 5 s is far above any healthy answer (the batcher sheds at 1 s).
+# so at ~1,000 requests/s a 30 s timeout left ~30,000 requests' objects for every gen-2 garbage collection to
+# walk, which set the p99; 5 s is far above any healthy answer (the batcher sheds at 1 s).
 @bentoml.service(workers="cpu_count", traffic={"timeout": 5, "max_concurrency": 1024})
 class TweetSentiment:
     model = bentoml.models.BentoModel(MODEL_TAG)

@@ -129,7 +129,8 @@ def main() -> None:
         f"| TF-IDF + logistic regression baseline, same split | {baseline['accuracy']:.4f} | "
         f"{baseline['macro_f1']:.4f} | {baseline['macro_recall']:.4f} |",
         "",
-        f"Validation macro-F1 of the averaged model: {metrics['training']['val_macro_f1']:.4f}.",
+        f"Validation macro-F1 of the averaged model: {metrics['training']['val_macro_f1']:.4f}; "
+        f"epoch kept per member (best validation macro-F1): {metrics['training']['best_epochs']}.",
     ]
     if ood:
         lines.append(

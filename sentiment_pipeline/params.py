@@ -24,7 +24,7 @@ class ModelConfig:
     dropout: float = 0.4
     learning_rate: float = 2e-3
     batch_size: int = 64
-    # On the full data the best validation epoch was the 1st or 2nd in all 16 members tried, never the 3rd.
+    # On the full data a 3rd epoch never beat the 2nd on validation; `make bench` lists the epoch each member kept.
     epochs: int = 2
     patience: int = 1
     ensemble_size: int = 4  # members averaged into the saved model; 1 gives a single BiLSTM

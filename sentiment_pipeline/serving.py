@@ -86,9 +86,9 @@ def adaptive_batching(
         raise ServiceUnavailable("process is overloaded")
 
     def run(calls: Sequence[list[str]]) -> list[list[Prediction]]:
-        texts = [text for texts in calls for text in texts]
-        batch_sizes.observe(len(texts))
-        predictions = predict(texts)
+        batch = [text for texts in calls for text in texts]
+        batch_sizes.observe(len(batch))
+        predictions = predict(batch)
         out, start = [], 0
         for texts in calls:
             out.append(predictions[start : start + len(texts)])

@@ -163,7 +163,7 @@ variable "image_builder_memory" {
 
 # ---- inference ------------------------------------------------------------------------------------------
 variable "inference_cpu" {
-  description = "Fargate CPU units of one inference task; the service starts one worker per CPU it sees, each holding the model (~0.9 GB)."
+  description = "Fargate CPU units of one inference task; the service starts one worker per CPU it sees, each holding its own copy of the model."
   type        = number
   default     = 1024
 }

@@ -1,11 +1,8 @@
-"""The request limits and the in-process adaptive batcher, without a server."""
+"""The in-process adaptive batcher, without a server (the request limits are tested over HTTP)."""
 
 import asyncio
 
-import pytest
-from pydantic import TypeAdapter, ValidationError
-
-from sentiment_pipeline.serving import MAX_BATCH_TEXTS, MAX_TEXT_CHARS, Prediction, Text, Texts, adaptive_batching
+from sentiment_pipeline.serving import Prediction, adaptive_batching
 
 
 def fake_model(calls: list[list[str]]):
@@ -40,16 +37,3 @@ def test_a_failing_model_call_fails_only_its_requests():
         return await asyncio.gather(classify(["a"]), classify(["b"]), return_exceptions=True)
 
     assert all(isinstance(r, RuntimeError) for r in asyncio.run(main()))
-
-
-@pytest.mark.parametrize("text", ["", "  \n", "x" * (MAX_TEXT_CHARS + 1)])
-def test_text_limits(text):
-    with pytest.raises(ValidationError):
-        TypeAdapter(Text).validate_python(text)
-
-
-def test_batch_limits():
-    TypeAdapter(Texts).validate_python(["ok"] * MAX_BATCH_TEXTS)
-    for bad in ([], ["ok"] * (MAX_BATCH_TEXTS + 1), ["ok", " "]):
-        with pytest.raises(ValidationError):
-            TypeAdapter(Texts).validate_python(bad)
