@@ -11,7 +11,7 @@ ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: run run-full test lint bench bench-serving serve venv system-deps clean
+.PHONY: run run-full test lint bench bench-serving bench-images images serve venv system-deps clean
 
 venv: $(BIN)/.installed
 
@@ -44,9 +44,14 @@ serve: venv
 system-deps:
 	bash scripts/install-system-deps.sh
 
+## Build sentiment-training, sentiment-airflow and tweet-sentiment (the bento of the newest run of $(STORE)) with
+## podman (docker where its daemon runs; CONTAINER_ENGINE overrides), then print their sizes.
+images: venv system-deps
+	$(BIN)/python scripts/images.py build --store $(STORE)
+
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check sentiment_pipeline tests dags benchmarks service.py
+	$(BIN)/ruff format --check sentiment_pipeline tests dags benchmarks scripts service.py
 
 test: venv system-deps infra-tools lint
 	$(BIN)/pytest -q
@@ -56,6 +61,10 @@ bench: venv bench-serving
 
 bench-serving: venv system-deps
 	$(BIN)/python benchmarks/serving_bench.py --store $(STORE) --out benchmarks/serving-results.md
+
+## Image sizes and biggest packages, cold and cached builds, bento start to /readyz, training in vs out of a container.
+bench-images: venv system-deps
+	$(BIN)/python benchmarks/images_bench.py --store $(STORE) --out benchmarks/images-results.md
 
 clean:
 	rm -rf $(STORE) data .pytest_cache
