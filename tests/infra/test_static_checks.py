@@ -81,3 +81,29 @@ def test_actionlint():
     assert {p.name for p in WORKFLOWS} >= {"ci.yml", "images.yml", "terraform.yml"}
     result = run([tool("actionlint"), "-no-color", "-oneline", *map(str, WORKFLOWS)], cwd=ROOT, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_trivy_config_finds_no_misconfiguration_in_the_dockerfiles(tmp_path):
+    """trivy's Dockerfile checks, offline (its bundled checks; no vulnerability DB can be fetched here)."""
+    result = run(
+        [
+            tool("trivy"),
+            "config",
+            "--skip-check-update",
+            "--cache-dir",
+            str(tmp_path),
+            "--exit-code",
+            "1",
+            "--format",
+            "json",
+            str(ROOT / "containers"),
+        ],
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    scanned = {r["Target"] for r in report.get("Results", [])}
+    assert {"training/Dockerfile", "airflow/Dockerfile"} <= scanned, scanned
+    failures = [
+        f"{r['Target']}: {m['ID']} {m['Title']}" for r in report["Results"] for m in r.get("Misconfigurations", [])
+    ]
+    assert not failures and result.returncode == 0, failures or result.stderr[-2000:]
