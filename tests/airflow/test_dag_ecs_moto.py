@@ -1,9 +1,11 @@
-"""ECS mode end to end against moto: the real EcsRunTaskOperator, S3, CloudWatch Logs, ECS service roll-out.
+"""ECS mode end to end against moto, through the real images: the real EcsRunTaskOperator, S3, CloudWatch Logs,
+the training image run as Terraform's task definition, the bento image built from the uploaded context, the ECS
+service rolled to it and called over HTTP.
 
-moto runs in this process (``ThreadedMotoServer``) so the test agent (ecs_agent.py) can act as Fargate;
-Airflow runs as ``airflow dags test`` in a subprocess and reaches moto over HTTP through its connection.
-The load balancer is a small HTTP server here that answers as the inference service would, with the model
-named by the ECS service's *current* task definition — so the smoke test passes only if the roll-out did.
+moto runs in this process (``ThreadedMotoServer``) so the test agents (ecs_agent.py) can act as Fargate and as the
+ECS service; Airflow runs as ``airflow dags test`` in a subprocess and reaches moto over HTTP through its connection.
+The "load balancer" is a loopback port where the service agent publishes the container of the service's *current*
+task definition, so the smoke test passes only if the roll-out did and the new image answers.
 """
 
 from __future__ import annotations
@@ -11,19 +13,17 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
 from airflow_harness import (
     BIN,
-    ROOT,
     TINY,
     airflow_env_fixture,  # noqa: F401 (the airflow_env fixture)
     dags_test,
 )
-from ecs_agent import EcsAgent
+from container_engine import build_project_images, engine_cli, remove_test_containers, training_task_definition
+from ecs_agent import EcsAgent, ServiceAgent
 
 from sentiment_pipeline import orchestration as orch
 
@@ -35,6 +35,7 @@ SERVICE = "sentiment-inference"
 LOG_GROUP = "/ecs/sentiment-pipeline"
 ECS_TASKS = ("train", "package", "build_image")
 DEPLOY_TASKS = ("package", "build_image", "deploy", "smoke_test")
+TRAINING_IMAGE = "sentiment-training:latest"
 
 
 @pytest.fixture(scope="module")
@@ -65,37 +66,6 @@ def moto(tmp_path_factory):
             server.stop()
 
 
-class FakeLoadBalancer(BaseHTTPRequestHandler):
-    """Answers like the bento behind the ALB, as whatever model the ECS service currently runs."""
-
-    ecs = None
-
-    def _served_model(self) -> str:
-        service = self.ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
-        definition = self.ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
-        env = {e["name"]: e["value"] for e in definition["containerDefinitions"][0].get("environment", [])}
-        return env.get("SENTIMENT_MODEL_TAG", "tweet_sentiment:initial")
-
-    def _send(self, code: int, body: dict | str) -> None:
-        data = (json.dumps(body) if isinstance(body, dict) else body).encode()
-        self.send_response(code)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._send(200, "") if self.path == "/readyz" else self._send(404, {"error": "not found"})
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        scores = {"negative": 0.1, "neutral": 0.2, "positive": 0.7}
-        self._send(200, {"label": "positive", "scores": scores, "model": self._served_model()})
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def aws(moto, tmp_path_factory):
     """The infrastructure terraform would create, in moto; returns the Variable and handy clients."""
@@ -115,9 +85,10 @@ def aws(moto, tmp_path_factory):
     repository = ecr.create_repository(repositoryName="tweet-sentiment")["repository"]["repositoryUri"]
     ecs.create_cluster(clusterName=CLUSTER)
 
-    def register(family: str, container: str, image: str, prefix: str, **extra) -> None:
+    def register(family: str, container: str, image: str, prefix: str, volumes=(), **extra) -> None:
         ecs.register_task_definition(
             family=family,
+            volumes=list(volumes),
             networkMode="awsvpc",
             requiresCompatibilities=["FARGATE"],
             cpu="1024",
@@ -141,7 +112,24 @@ def aws(moto, tmp_path_factory):
             ],
         )
 
-    register("sentiment-training", "training", "000.dkr.ecr/training:1", "training")
+    store_uri = "s3://tweets-artifacts/pipeline"
+    training = training_task_definition(  # terraform/training.tf's definition, with the local training image
+        TRAINING_IMAGE,
+        {
+            "local.data_uri": "s3://tweets-data/incoming/tweets.csv",
+            "local.store_uri": store_uri,
+            "local.region": REGION,
+        },
+    )
+    [container] = training["containerDefinitions"]
+    register(
+        "sentiment-training",
+        "training",
+        TRAINING_IMAGE,
+        "training",
+        volumes=training["volumes"],
+        **{k: container[k] for k in ("user", "readonlyRootFilesystem", "mountPoints", "environment")},
+    )
     register("sentiment-image-builder", "kaniko", "gcr.io/kaniko-project/executor:v1.23.2", "image-builder")
     register(
         "sentiment-inference",
@@ -160,9 +148,9 @@ def aws(moto, tmp_path_factory):
         networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}},
     )
 
-    FakeLoadBalancer.ecs = ecs
-    balancer = ThreadingHTTPServer(("127.0.0.1", 0), FakeLoadBalancer)
-    threading.Thread(target=balancer.serve_forever, daemon=True).start()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        balancer_port = sock.getsockname()[1]
     variable = {
         "region": REGION,
         "cluster": CLUSTER,
@@ -176,16 +164,16 @@ def aws(moto, tmp_path_factory):
         "training_log_stream_prefix": "training",
         "image_builder_log_stream_prefix": "image-builder",
         "data_uri": "s3://tweets-data/incoming/tweets.csv",
-        "store_uri": "s3://tweets-artifacts/pipeline",
+        "store_uri": store_uri,
         "bento_repository_url": repository,
         "inference_cluster": CLUSTER,
         "inference_service": SERVICE,
         "inference_task_family": "sentiment-inference",
         "inference_container": "bento",
-        "endpoint_url": f"http://127.0.0.1:{balancer.server_address[1]}",
+        "endpoint_url": f"http://127.0.0.1:{balancer_port}",
     }
-    yield {"variable": variable, "s3": s3, "ecs": ecs, "logs": logs, "repository": repository}
-    balancer.shutdown()
+    with ServiceAgent(ecs, CLUSTER, SERVICE, balancer_port) as service:
+        yield {"variable": variable, "s3": s3, "ecs": ecs, "logs": logs, "repository": repository, "service": service}
 
 
 @pytest.fixture(scope="module")
@@ -208,12 +196,13 @@ def ecs_env(airflow_env, moto, aws, tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def agent(moto, tmp_path_factory):
-    # the "training image": this venv, the repo as WORKDIR, its own BentoML store
-    home = tmp_path_factory.mktemp("image_bentoml")
-    extra = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "PATH": f"{BIN}:/usr/bin:/bin"}
-    with EcsAgent(REGION, moto, ROOT, extra) as running:
+def agent(moto):
+    """Fargate: runs the tasks as containers of the training image (built, or found cached, first)."""
+    build_project_images("training")
+    aws = {k: moto[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    with EcsAgent(REGION, aws) as running:
         yield running
+    remove_test_containers()
 
 
 def _revisions(ecs) -> list[str]:
@@ -251,17 +240,23 @@ def test_ecs_mode_trains_on_fargate_gates_builds_and_rolls_the_service(ecs_env, 
     assert set(passed) == set(orch.FORM_TRAINING_PARAMS)  # every form field, defaults included
     assert {k: passed[k] for k in TINY} == {k: str(v) for k, v in TINY.items()}
     assert train.environment["AIRFLOW_DAG_RUN_ID"] == run_id and train.exit_code == 0
+    # ... as a container of the training image, run as the task definition says (Terraform's settings)
+    assert train.image == TRAINING_IMAGE
+    options = " ".join(train.run_args)
+    assert "--user 10001:10001" in options and "--read-only " in options and "--tmpfs /tmp:" in options
     assert package.command == orch.package_command("s3://tweets-artifacts/pipeline", run_id)
+    assert package.image == TRAINING_IMAGE and package.exit_code == 0
     image = orch.image_uri(aws["repository"], run_id)
     assert build.container == "kaniko" and build.exit_code == 0
     assert build.command == orch.kaniko_command(orch.context_uri("s3://tweets-artifacts/pipeline", run_id), image)
+    assert engine_cli("image", "inspect", image, check=False).returncode == 0  # built from the context in S3
 
     # the run landed in (moto) S3 and the container's output streamed into the Airflow task log
     assert _s3_json(s3, f"runs/{run_id}/manifest.json")["status"] == "succeeded"
     assert _s3_json(s3, "latest.json")["run_id"] == run_id
     assert s3.head_object(Bucket="tweets-artifacts", Key=f"pipeline/runs/{run_id}/bento/context.tar.gz")
     assert '"baseline_macro_f1"' in result.output  # the CLI's last line, read from CloudWatch by the operator
-    assert "pushed nothing" in result.output
+    assert f"built {image} (podman" in result.output  # the builder's log, streamed into the task log
 
     # a new inference task definition revision with the new image, and the service rolled to it
     after = _revisions(ecs)
@@ -274,7 +269,10 @@ def test_ecs_mode_trains_on_fargate_gates_builds_and_rolls_the_service(ecs_env, 
     assert env["BENTOML_PORT"] == "3000" and container["portMappings"][0]["containerPort"] == 3000  # copied
     service = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
     assert service["taskDefinition"] == after[-1]
-    assert "smoke test passed" in result.output
+    # the new image answered the smoke test as the service's running task, naming the new model
+    started = aws["service"].started[-1]
+    assert started["revision"] == after[-1] and started["image"] == image
+    assert "smoke test passed" in result.output and f"'model': '{orch.model_tag(run_id)}'" in result.output
 
 
 def test_a_model_below_the_threshold_skips_the_deploy_path(ecs_env, aws, agent):
