@@ -23,7 +23,7 @@ from airflow.sdk import DAG, Param, XComArg, chain, task
 
 from sentiment_pipeline import dag_tasks
 from sentiment_pipeline import orchestration as orch
-from sentiment_pipeline.params import DEFAULTS
+from sentiment_pipeline.params import BY_NAME, DEFAULTS, FORM_PARAMETERS
 
 DAG_ID = "sentiment_training"
 MODE = orch.pipeline_mode()
@@ -52,24 +52,8 @@ PARAMS = {
         title="Quality threshold",
         description="Deploy only if test macro-F1 reaches this and is not below the deployed model's.",
     ),
-    **{
-        name: Param(default, **schema)
-        for name, default, schema in (
-            ("epochs", DEFAULTS["epochs"], {"type": "integer", "minimum": 1, "maximum": 100}),
-            ("learning_rate", DEFAULTS["learning_rate"], {"type": "number", "exclusiveMinimum": 0, "maximum": 1}),
-            ("batch_size", DEFAULTS["batch_size"], {"type": "integer", "minimum": 1, "maximum": 4096}),
-            ("embedding_dim", DEFAULTS["embedding_dim"], {"type": "integer", "minimum": 1, "maximum": 1024}),
-            ("lstm_units", DEFAULTS["lstm_units"], {"type": "integer", "minimum": 1, "maximum": 1024}),
-            ("ngram_dim", DEFAULTS["ngram_dim"], {"type": "integer", "minimum": 0, "maximum": 1024}),
-            ("char_dim", DEFAULTS["char_dim"], {"type": "integer", "minimum": 0, "maximum": 1024}),
-            ("ensemble_size", DEFAULTS["ensemble_size"], {"type": "integer", "minimum": 1, "maximum": 10}),
-            ("max_len", DEFAULTS["max_len"], {"type": "integer", "minimum": 1, "maximum": 512}),
-            ("min_count", DEFAULTS["min_count"], {"type": "integer", "minimum": 1}),
-            ("stemmer", DEFAULTS["stemmer"], {"type": "string", "enum": ["none", "porter", "snowball"]}),
-            ("remove_stop_words", DEFAULTS["remove_stop_words"], {"type": "boolean"}),
-            ("seed", DEFAULTS["seed"], {"type": "integer", "minimum": 0}),
-        )
-    },
+    # every training parameter the form offers, typed and ranged as params.py declares it
+    **{name: Param(DEFAULTS[name], title=name, **BY_NAME[name].schema()) for name in FORM_PARAMETERS},
     "extra_params": Param(
         [],
         type="array",

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .params import DEFAULTS, ParamError, parse_overrides, resolve
+from .errors import CommandFailed, ConfigError
+from .params import DEFAULTS, FORM_PARAMETERS, ParamError, parse_overrides, resolve
 from .record import check_run_id, run_key
 from .registry import MODEL_NAME, bento_version
 
@@ -29,23 +30,6 @@ DEPLOYED = "deployed.json"  # local mode, at the store root: the run whose bento
 RUN_ID_ENV = "SENTIMENT_PIPELINE_RUN_ID"  # ECS mode: set on the inference container, names the served run
 BENTO_NAME = "tweet-sentiment"  # bentofile.yaml's name
 DOCKERFILE = "env/docker/Dockerfile"  # inside a bento (and so inside the build context)
-
-# The training parameters offered on the DAG's form; anything else goes through `extra_params`.
-FORM_TRAINING_PARAMS = (
-    "epochs",
-    "learning_rate",
-    "batch_size",
-    "embedding_dim",
-    "lstm_units",
-    "ngram_dim",
-    "char_dim",
-    "ensemble_size",
-    "max_len",
-    "min_count",
-    "stemmer",
-    "remove_stop_words",
-    "seed",
-)
 
 _STRING_KEYS = (
     "region",
@@ -70,14 +54,6 @@ _LIST_KEYS = ("subnets", "security_groups")
 CONFIG_KEYS = _STRING_KEYS + _LIST_KEYS
 
 log = logging.getLogger(__name__)
-
-
-class ConfigError(ValueError):
-    """The pipeline configuration (Variable, environment or form) is missing something or malformed."""
-
-
-class CommandFailed(RuntimeError):
-    """A local pipeline command exited non-zero; the message carries its last output lines."""
 
 
 def pipeline_mode(environ: Mapping[str, str] = os.environ) -> str:
@@ -134,7 +110,7 @@ def choose(form_value: str | None, env_name: str | None, configured: str | None,
 
 def training_overrides(form: Mapping[str, Any]) -> list[str]:
     """``-p key=value`` arguments for the form's training parameters plus its ``extra_params``, checked here."""
-    pairs = [f"{name}={_param_text(form[name])}" for name in FORM_TRAINING_PARAMS if name in form]
+    pairs = [f"{name}={_param_text(form[name])}" for name in FORM_PARAMETERS if name in form]
     extra = form.get("extra_params") or []
     if isinstance(extra, str):
         extra = [extra]
@@ -277,7 +253,7 @@ def deployment_record(run_id: str, metrics: Mapping[str, Any], **facts: Any) -> 
 
 def form_defaults() -> dict[str, Any]:
     """The pipeline's own defaults for the form's training parameters (one source of truth: params.py)."""
-    return {name: DEFAULTS[name] for name in FORM_TRAINING_PARAMS}
+    return {name: DEFAULTS[name] for name in FORM_PARAMETERS}
 
 
 def local_executable(name: str) -> str:

@@ -1,4 +1,7 @@
-"""Run parameters: defaults, ``-p key=value`` parsing with types, and who gets which.
+"""Run parameters, in one place: each one's default, type, allowed range, meaning, the notebooks that take it and
+whether the DAG's form offers it. ``-p key=value`` parsing, range checks, the DAG form's JSON schema, the
+notebooks' ``parameters`` cells (checked by a test) and the README table (checked by a test) all follow
+``PARAMETERS``. Adding a hyper-parameter: one line here (plus its use in the code and a row in the README table).
 
 Every parameter a run uses ends up in ``params.json``; notebooks receive only those their
 ``parameters`` cell declares. No TensorFlow here: the CLI and the Airflow DAG import this cheaply.
@@ -7,72 +10,164 @@ Every parameter a run uses ends up in ``params.json``; notebooks receive only th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from .errors import ParamError
+
+STEMMERS = ("none", "porter", "snowball")
+PREPROCESS, TRAIN = "preprocess", "train"  # the pipeline's notebooks (notebooks.PIPELINE_NOTEBOOKS)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One run parameter; its type is its default's type."""
+
+    name: str
+    default: bool | int | float | str
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    choices: tuple[str, ...] | None = None
+    notebooks: tuple[str, ...] = (TRAIN,)
+    on_form: bool = False  # a field of the Airflow DAG's form (the rest go through its `extra_params`)
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def schema(self) -> dict[str, Any]:
+        """JSON schema of the value (the DAG form's ``Param`` keywords)."""
+        kind = {bool: "boolean", int: "integer", float: "number", str: "string"}[self.kind]
+        schema: dict[str, Any] = {"type": kind, "description": self.help}
+        if self.minimum is not None:
+            schema["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["exclusiveMaximum" if self.exclusive_maximum else "maximum"] = self.maximum
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        return schema
+
+    def check(self, value: Any) -> None:
+        """Raise ParamError unless ``value`` has this parameter's type and lies in its range."""
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not self.kind:
+            raise ParamError(f"parameter {self.name}: {value!r} is not a {self.kind.__name__}")
+        if self.choices and value not in self.choices:
+            raise ParamError(f"parameter {self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParamError(f"parameter {self.name} must be a finite number, got {value}")
+        low_ok = self.minimum is None or (value > self.minimum if self.exclusive_minimum else value >= self.minimum)
+        high_ok = self.maximum is None or (value < self.maximum if self.exclusive_maximum else value <= self.maximum)
+        if not (low_ok and high_ok):
+            raise ParamError(f"parameter {self.name} must be in {self.range_text()}, got {value}")
+
+    def range_text(self) -> str:
+        low = "(" if self.exclusive_minimum else "["
+        high = ")" if self.exclusive_maximum else "]"
+        return f"{low}{_number(self.minimum)}, {_number(self.maximum)}{high}"
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "∞"
+    return f"{int(value):,}".replace(",", "_") if float(value).is_integer() and abs(value) >= 1 else str(value)
+
+
+BOTH = (PREPROCESS, TRAIN)
+PARAMETERS: tuple[Parameter, ...] = (
+    # data split (preprocess notebook)
+    Parameter(
+        "val_size", 0.1, "stratified validation fraction", 0, 0.5, exclusive_minimum=True, notebooks=(PREPROCESS,)
+    ),
+    Parameter(
+        "test_size", 0.1, "stratified held-out test fraction", 0, 0.5, exclusive_minimum=True, notebooks=(PREPROCESS,)
+    ),
+    Parameter("seed", 42, "split, weight initialisation and shuffling", 0, 2**31 - 1, notebooks=BOTH, on_form=True),
+    # text handling
+    Parameter("stemmer", "none", "word stemming", choices=STEMMERS, notebooks=BOTH, on_form=True),
+    Parameter(
+        "remove_stop_words", False, "drop stop words (negations are never removed)", notebooks=BOTH, on_form=True
+    ),
+    Parameter("max_len", 40, "tokens per tweet the model reads", 1, 512, on_form=True),
+    Parameter("max_words", 20_000, "word vocabulary limit", 1, 10_000_000),
+    Parameter("max_ngrams", 60_000, "word n-gram vocabulary limit", 1, 10_000_000),
+    Parameter("max_chargrams", 50_000, "character n-gram vocabulary limit", 1, 10_000_000),
+    Parameter("min_count", 2, "fewest occurrences for a vocabulary entry", 1, 1_000_000, on_form=True),
+    # model size
+    Parameter("embedding_dim", 128, "word embedding size", 1, 1024, on_form=True),
+    Parameter("lstm_units", 64, "BiLSTM units per direction", 1, 1024, on_form=True),
+    Parameter("ngram_dim", 32, "word-bigram bag embedding size (0: branch off)", 0, 1024, on_form=True),
+    Parameter("char_dim", 32, "character n-gram bag embedding size (0: branch off)", 0, 1024, on_form=True),
+    # regularisation
+    Parameter("spatial_dropout", 0.3, "dropout of whole embedding channels", 0, 1, exclusive_maximum=True),
+    Parameter("dropout", 0.4, "dropout before the output layer", 0, 1, exclusive_maximum=True),
+    # training
+    Parameter("learning_rate", 0.002, "Adam learning rate", 0, 1, exclusive_minimum=True, on_form=True),
+    Parameter("batch_size", 64, "examples per gradient step", 1, 4096, on_form=True),
+    # On the full data a 3rd epoch never beat the 2nd on validation; `make bench` lists the epoch each member kept.
+    Parameter("epochs", 2, "most epochs per member; the best validation-macro-F1 epoch is kept", 1, 100, on_form=True),
+    Parameter("patience", 1, "epochs without a better validation macro-F1 before a member stops", 0, 100),
+    Parameter(
+        "ensemble_size", 4, "members (seeds seed, seed+1, ...) averaged into the saved model", 1, 10, on_form=True
+    ),
+)
+BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
+DEFAULTS: dict[str, Any] = {p.name: p.default for p in PARAMETERS}
+FORM_PARAMETERS: tuple[str, ...] = tuple(p.name for p in PARAMETERS if p.on_form)
+
+
+def notebook_parameters(notebook: str) -> dict[str, Any]:
+    """The parameters (with their defaults) a notebook's ``parameters`` cell must declare."""
+    return {p.name: p.default for p in PARAMETERS if notebook in p.notebooks}
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture and training settings; every field is a notebook parameter."""
+    """Architecture and training settings (defaults from ``PARAMETERS``)."""
 
-    embedding_dim: int = 128
-    lstm_units: int = 64
-    ngram_dim: int = 32  # 0 switches the bag-of-bigrams branch off
-    char_dim: int = 32  # 0 switches the character n-gram branch off (both 0: a plain BiLSTM)
-    spatial_dropout: float = 0.3
-    dropout: float = 0.4
-    learning_rate: float = 2e-3
-    batch_size: int = 64
-    # On the full data a 3rd epoch never beat the 2nd on validation; `make bench` lists the epoch each member kept.
-    epochs: int = 2
-    patience: int = 1
-    ensemble_size: int = 4  # members averaged into the saved model; 1 gives a single BiLSTM
-    seed: int = 42
+    embedding_dim: int = DEFAULTS["embedding_dim"]
+    lstm_units: int = DEFAULTS["lstm_units"]
+    ngram_dim: int = DEFAULTS["ngram_dim"]
+    char_dim: int = DEFAULTS["char_dim"]
+    spatial_dropout: float = DEFAULTS["spatial_dropout"]
+    dropout: float = DEFAULTS["dropout"]
+    learning_rate: float = DEFAULTS["learning_rate"]
+    batch_size: int = DEFAULTS["batch_size"]
+    epochs: int = DEFAULTS["epochs"]
+    patience: int = DEFAULTS["patience"]
+    ensemble_size: int = DEFAULTS["ensemble_size"]
+    seed: int = DEFAULTS["seed"]
 
     @classmethod
-    def from_params(cls, params: dict) -> ModelConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in names})
+    def from_params(cls, params: Mapping[str, Any]) -> ModelConfig:
+        """The config from any mapping holding the parameters (``params.json``'s, or a notebook's ``globals()``)."""
+        return cls(**{f.name: params[f.name] for f in fields(cls) if f.name in params})
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-# Data split and text handling; model settings come from ModelConfig so there is one source of defaults.
-DEFAULTS: dict[str, Any] = {
-    "val_size": 0.1,
-    "test_size": 0.1,
-    "stemmer": "none",
-    "remove_stop_words": False,
-    "max_len": 40,
-    "max_words": 20_000,
-    "max_ngrams": 60_000,
-    "max_chargrams": 50_000,
-    "min_count": 2,
-    **ModelConfig().to_dict(),
-}
-
-
-class ParamError(ValueError):
-    """A parameter override that is unknown or of the wrong type."""
-
-
-def _coerce(name: str, raw: str, default: Any) -> Any:
+def _coerce(parameter: Parameter, raw: str) -> Any:
     try:
-        if isinstance(default, bool):
+        if parameter.kind is bool:
             lowered = raw.strip().lower()
             if lowered in {"1", "true", "yes", "on"}:
                 return True
             if lowered in {"0", "false", "no", "off"}:
                 return False
             raise ValueError
-        if isinstance(default, int):
+        if parameter.kind is int:
             return int(raw)
-        if isinstance(default, float):
+        if parameter.kind is float:
             return float(raw)
     except ValueError:
-        raise ParamError(f"parameter {name}: {raw!r} is not a valid {type(default).__name__}") from None
+        raise ParamError(f"parameter {parameter.name}: {raw!r} is not a valid {parameter.kind.__name__}") from None
     return raw
 
 
@@ -84,35 +179,26 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
         name = name.strip()
         if not sep or not name:
             raise ParamError(f"parameter {pair!r} is not key=value")
-        if name not in DEFAULTS:
-            raise ParamError(f"unknown parameter {name!r}; known: {', '.join(sorted(DEFAULTS))}")
-        overrides[name] = _coerce(name, raw, DEFAULTS[name])
+        if name not in BY_NAME:
+            raise ParamError(f"unknown parameter {name!r}; known: {', '.join(sorted(BY_NAME))}")
+        overrides[name] = _coerce(BY_NAME[name], raw)
     return overrides
 
 
-def resolve(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Defaults updated with overrides, checked for sane ranges."""
+def resolve(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults updated with overrides; every value checked against its parameter's type and range."""
+    unknown = sorted(set(overrides or {}) - set(BY_NAME))
+    if unknown:
+        raise ParamError(f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(BY_NAME))}")
     params = {**DEFAULTS, **(overrides or {})}
-    for name in (
-        "max_len",
-        "max_words",
-        "max_ngrams",
-        "max_chargrams",
-        "min_count",
-        "embedding_dim",
-        "lstm_units",
-        "batch_size",
-        "epochs",
-    ):
-        if int(params[name]) < 1:
-            raise ParamError(f"parameter {name} must be at least 1, got {params[name]}")
-    for name in ("ngram_dim", "char_dim"):
-        if int(params[name]) < 0:
-            raise ParamError(f"parameter {name} must be 0 (branch off) or more, got {params[name]}")
-    for name in ("dropout", "spatial_dropout"):
-        if not 0 <= float(params[name]) < 1:
-            raise ParamError(f"parameter {name} must be in [0, 1), got {params[name]}")
-    if params["stemmer"] not in {"none", "porter", "snowball"}:
-        raise ParamError(f"parameter stemmer must be none, porter or snowball, got {params['stemmer']!r}")
+    for name, value in params.items():
+        BY_NAME[name].check(value)
+        if BY_NAME[name].kind is float:
+            params[name] = float(value)
+    if params["val_size"] + params["test_size"] > 0.5:
+        raise ParamError(
+            f"val_size + test_size must leave at least half the data for training, got "
+            f"{params['val_size']} + {params['test_size']}"
+        )
     json.dumps(params)  # everything must be recordable as-is
     return params

@@ -26,6 +26,7 @@ from container_engine import build_project_images, engine_cli, remove_test_conta
 from ecs_agent import EcsAgent, ServiceAgent
 
 from sentiment_pipeline import orchestration as orch
+from sentiment_pipeline.params import FORM_PARAMETERS
 
 pytestmark = pytest.mark.slow
 
@@ -237,7 +238,7 @@ def test_ecs_mode_trains_on_fargate_gates_builds_and_rolls_the_service(ecs_env, 
     ]
     assert set(train.command[8::2]) == {"-p"}
     passed = dict(pair.split("=", 1) for pair in train.command[9::2])
-    assert set(passed) == set(orch.FORM_TRAINING_PARAMS)  # every form field, defaults included
+    assert set(passed) == set(FORM_PARAMETERS)  # every form field, defaults included
     assert {k: passed[k] for k in TINY} == {k: str(v) for k, v in TINY.items()}
     assert train.environment["AIRFLOW_DAG_RUN_ID"] == run_id and train.exit_code == 0
     # ... as a container of the training image, run as the task definition says (Terraform's settings)

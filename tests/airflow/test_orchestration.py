@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sentiment_pipeline import orchestration as orch
-from sentiment_pipeline.params import DEFAULTS
+from sentiment_pipeline.params import DEFAULTS, FORM_PARAMETERS
 
 CONFIG = {
     "region": "eu-west-1",
@@ -67,7 +67,7 @@ def test_form_values_become_typed_checked_cli_overrides():
     args = orch.training_overrides(form)
     pairs = args[1::2]
     assert set(args[::2]) == {"-p"} and "epochs=2" in pairs and "remove_stop_words=true" in pairs
-    assert pairs[-1] == "patience=2" and len(pairs) == len(orch.FORM_TRAINING_PARAMS) + 1
+    assert pairs[-1] == "patience=2" and len(pairs) == len(FORM_PARAMETERS) + 1
     with pytest.raises(orch.ConfigError, match="unknown parameter 'epochz'"):
         orch.training_overrides({"extra_params": ["epochz=2"]})
     with pytest.raises(orch.ConfigError, match="dropout must be in"):
