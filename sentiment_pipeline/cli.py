@@ -11,9 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .data import DatasetError
-from .params import ParamError
-from .store import StoreError
+from .errors import BadInput, DatasetError, StoreError, UsageError
 
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -93,7 +91,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     texts = [line.rstrip("\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
     if not texts:
-        raise ValueError("no texts given: pass TEXT arguments or '-' to read one text per line from stdin")
+        raise UsageError("no texts given: pass TEXT arguments or '-' to read one text per line from stdin")
     with tempfile.TemporaryDirectory() as tmp:
         run_id, predictor = _load_predictor(args.store, args.run_id, Path(tmp))
     for text, prediction in zip(texts, predictor.predict(texts), strict=False):
@@ -208,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DatasetError, ParamError, StoreError, ValueError, FileNotFoundError) as exc:
+    except BadInput as exc:  # the project's own bad-input errors; anything else is a bug and keeps its traceback
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -9,14 +9,12 @@ from dataclasses import dataclass
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from .errors import DatasetError
+
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 TEXT_COLUMN = "text"
 LABEL_COLUMN = "label_text"
 MIN_ROWS_PER_LABEL = 5  # below this a stratified train/validation/test split is meaningless
-
-
-class DatasetError(ValueError):
-    """The dataset cannot be used; the message names the problem in one line."""
 
 
 @dataclass(frozen=True)

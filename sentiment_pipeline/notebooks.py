@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import ConfigError
+
 PIPELINE_NOTEBOOKS: tuple[str, ...] = ("preprocess", "train")
 
 
@@ -18,7 +20,7 @@ def notebooks_dir() -> Path:
     for candidate in candidates:
         if (candidate / f"{PIPELINE_NOTEBOOKS[0]}.ipynb").is_file():
             return candidate
-    raise FileNotFoundError(
+    raise ConfigError(
         f"pipeline notebooks not found in {', '.join(map(str, candidates))}; set SENTIMENT_PIPELINE_NOTEBOOKS"
     )
 

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .errors import RunIdError
 from .store import Store, StoreError
 
 LATEST = "latest.json"
@@ -46,7 +47,7 @@ def new_run_id() -> str:
 def check_run_id(run_id: str) -> str:
     # Airflow run ids ("scheduled__2026-11-24T00:00:00+00:00") must pass; path tricks must not.
     if not RUN_ID_PATTERN.match(run_id) or ".." in run_id:
-        raise ValueError(f"invalid run id {run_id!r}: use letters, digits and . _ : + - (max 128)")
+        raise RunIdError(f"invalid run id {run_id!r}: use letters, digits and . _ : + - (max 128)")
     return run_id
 
 

@@ -20,17 +20,10 @@ from typing import Any
 from . import notebooks, record
 from . import params as run_params
 from .data import DatasetError, load_dataset
+from .errors import RunFailed
 from .store import LocalStore, Store, StoreError, open_store, read_uri
 
 Progress = Callable[[str], None]
-
-
-class RunFailed(RuntimeError):
-    """The run started and failed; its record says where and why."""
-
-    def __init__(self, run_id: str, step: str, message: str) -> None:
-        super().__init__(f"run {run_id} failed in {step}: {message}")
-        self.run_id, self.step, self.message = run_id, step, message
 
 
 @dataclass(frozen=True)

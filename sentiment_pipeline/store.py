@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
-
-class StoreError(RuntimeError):
-    """A store or data URI that cannot be read or written; the message says why in one line."""
+from .errors import StoreError
 
 
 class Store(Protocol):

@@ -35,3 +35,30 @@ def test_run_requires_data_and_store(monkeypatch):
     monkeypatch.delenv("SENTIMENT_PIPELINE_STORE", raising=False)
     result = cli("run")
     assert result.returncode == 2 and "--data" in result.stderr
+
+
+def test_only_the_projects_bad_input_errors_exit_2_and_a_bug_keeps_its_traceback(monkeypatch, capsys):
+    """In process: a DatasetError is one `error:` line and exit 2; a ValueError from a bug is not swallowed."""
+    import pytest
+
+    from sentiment_pipeline import cli as cli_module
+    from sentiment_pipeline.errors import DatasetError
+
+    def bad_data(args):
+        raise DatasetError("tweets.csv: no rows")
+
+    def bug(args):
+        raise ValueError("a bug, not the user's input")
+
+    monkeypatch.setattr(cli_module, "cmd_reports", bad_data)
+    assert cli_module.main(["reports", "--store", "unused"]) == 2
+    assert capsys.readouterr().err == "error: tweets.csv: no rows\n"
+    monkeypatch.setattr(cli_module, "cmd_reports", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        cli_module.main(["reports", "--store", "unused"])
+
+
+def test_predict_with_no_texts_and_a_bad_run_id_are_bad_input(tmp_path):
+    assert cli("predict", "--store", str(tmp_path)).returncode == 2
+    result = cli("predict", "--store", str(tmp_path), "--run-id", "../escape", "hello")
+    assert result.returncode == 2 and "invalid run id" in result.stderr
