@@ -11,7 +11,7 @@ ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: run run-full test lint bench bench-serving bench-images images serve venv system-deps clean
+.PHONY: run run-full test test-fast lint bench bench-serving bench-images images serve venv system-deps clean
 
 venv: $(BIN)/.installed
 
@@ -53,8 +53,13 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check sentiment_pipeline tests dags benchmarks scripts service.py
 
+## Everything: lint, units, real notebook runs, servers, images, Terraform on moto (slowest tests listed at the end).
 test: venv system-deps infra-tools lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
+
+## Units and in-process checks only (no pipeline run, server, image or Terraform): under a minute, for between edits.
+test-fast: venv infra-tools
+	$(BIN)/pytest -q -m "not slow"
 
 bench: venv bench-serving
 	$(BIN)/python benchmarks/pipeline_bench.py --data $(FULL_DATA) --out benchmarks/pipeline-results.md

@@ -78,6 +78,43 @@ def assert_serves_like_the_cli(url: str, store: str, run_id: str = "latest") -> 
             assert abs(got["scores"][label] - score) < 1e-4, (want, got)
 
 
+# ---- tests write only into temporary folders ------------------------------------------------------------------------
+_CACHES = ("__pycache__", ".pytest_cache", ".ruff_cache")
+_TREE_BEFORE = pytest.StashKey[set | None]()
+
+
+def _source_tree_entries() -> set[str] | None:
+    """What `git status` shows in the checkout (changed, untracked and ignored entries), caches aside."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored=matching", "--untracked-files=normal"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None  # not a git checkout: nothing to compare
+    return {line for line in out.splitlines() if not any(cache in line for cache in _CACHES)}
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_TREE_BEFORE] = _source_tree_entries()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the session if the tests left anything new in the source tree (they must use temporary folders)."""
+    before = session.config.stash.get(_TREE_BEFORE, None)
+    after = _source_tree_entries()
+    if before is None or after is None:
+        return
+    new = sorted(after - before)
+    if new:
+        print("\nerror: the tests wrote into the source tree:\n  " + "\n  ".join(new), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

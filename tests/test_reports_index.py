@@ -12,7 +12,6 @@ from PIL import Image
 from sentiment_pipeline.reports import collect_runs, write_index
 from sentiment_pipeline.store import LocalStore
 
-SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -103,10 +102,8 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
         )
 
 
-def _screenshot(url: str, name: str, height: int = 900) -> Image.Image:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    out = SCREENSHOTS / name
-    out.unlink(missing_ok=True)
+def _screenshot(url: str, out: Path, height: int = 900) -> Image.Image:
+    """Chromium's screenshot of ``url`` into ``out`` (a test's temporary folder, never the source tree)."""
     _chromium(f"--window-size=1400,{height}", f"--screenshot={out}", url)
     return Image.open(out).convert("RGB")
 
@@ -116,12 +113,11 @@ def _has_colour(image: Image.Image, rgb: tuple[int, int, int], tolerance: int = 
 
 
 @pytest.mark.slow
-def test_a_person_sees_runs_badges_and_chart(finished_run):
+def test_a_person_sees_runs_badges_and_chart(finished_run, tmp_path):
     store, run_id = finished_run
     html = store / "index.html"
     assert html.is_file()  # the runner refreshed it after the run
-    image = _screenshot(html.as_uri(), "index.png")
-    assert image.size == (1400, 900)
+    image = _screenshot(html.as_uri(), tmp_path / "index.png")
     assert len(image.getcolors(1 << 20)) > 200  # text, badges and a chart, not a blank page
     assert _has_colour(image, (0x1A, 0x7F, 0x37))  # green "succeeded" badge
     assert _has_colour(image, (0x09, 0x69, 0xDA))  # blue LSTM line / "latest" badge
@@ -130,9 +126,10 @@ def test_a_person_sees_runs_badges_and_chart(finished_run):
 
 
 @pytest.mark.slow
-def test_training_report_shows_its_plots(finished_run):
+def test_training_report_shows_its_plots(finished_run, tmp_path):
     store, run_id = finished_run
-    image = _screenshot((store / "runs" / run_id / "reports" / "train.html").as_uri(), "train-report.png", 4000)
+    report = (store / "runs" / run_id / "reports" / "train.html").as_uri()
+    image = _screenshot(report, tmp_path / "train-report.png", 4000)
     colours = image.getcolors(1 << 20)
     assert len(colours) > 500  # matplotlib figures (curves, confusion matrices) rendered, not placeholders
     assert _has_colour(image, (0x1F, 0x77, 0xB4), tolerance=20)  # matplotlib's first line colour

@@ -170,7 +170,7 @@ def test_health_metrics_and_openapi(server):
     assert {"/predict", "/predict_batch"} <= set(spec["paths"])
 
 
-def test_schemathesis_finds_no_server_errors(server):
+def test_schemathesis_finds_no_server_errors(server, tmp_path):
     result = subprocess.run(
         [
             str(BIN / "schemathesis"),
@@ -186,6 +186,7 @@ def test_schemathesis_finds_no_server_errors(server):
             "--request-timeout",
             "10",
         ],
+        cwd=tmp_path,  # its .schemathesis/ cache goes there, not into the source tree
         capture_output=True,
         text=True,
         timeout=600,

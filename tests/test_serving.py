@@ -29,11 +29,20 @@ def test_concurrent_calls_share_model_calls_and_get_their_own_answers_in_order()
 
 
 def test_a_failing_model_call_fails_only_its_requests():
-    async def main():
-        def predict(texts):
+    """One model call raising fails the requests it carried; other calls, and later ones, still get answers."""
+    calls: list[list[str]] = []
+    answer = fake_model(calls)
+
+    def predict(texts: list[str]) -> list[Prediction]:
+        if "bad" in texts:
             raise RuntimeError("model broke")
+        return answer(texts)
 
-        classify = adaptive_batching(predict, max_batch_size=8, max_latency_ms=1000)
-        return await asyncio.gather(classify(["a"]), classify(["b"]), return_exceptions=True)
+    async def main():
+        classify = adaptive_batching(predict, max_batch_size=1, max_latency_ms=1000)  # one text per model call
+        together = await asyncio.gather(classify(["bad"]), classify(["good"]), return_exceptions=True)
+        return together, await classify(["later"])
 
-    assert all(isinstance(r, RuntimeError) for r in asyncio.run(main()))
+    (failed, served), later = asyncio.run(main())
+    assert isinstance(failed, RuntimeError) and str(failed) == "model broke"
+    assert [p.label for p in served] == ["good"] and [p.label for p in later] == ["later"]

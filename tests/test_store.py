@@ -26,6 +26,7 @@ def test_local_store(tmp_path):
     assert not [p for p in (tmp_path / "root").rglob(".*")]  # no temp files left behind
 
 
+@pytest.mark.slow  # starts a moto server
 def test_s3_store_against_moto_server(aws_env):
     boto3.client("s3").create_bucket(Bucket="records")
     store = open_store("s3://records/team/pipeline/")
