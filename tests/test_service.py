@@ -216,7 +216,10 @@ def test_bentoml_build_packages_service_code_model_and_pinned_requirements(bento
     stray = [str(f.relative_to(bento / "src")) for f in (bento / "src").rglob("*.py")]
     assert sorted(stray) == sorted(  # anchored includes: no service.py from .venv/.tools sneaks in
         ["service.py"]
-        + [f"sentiment_pipeline/{m}.py" for m in ("__init__", "model", "params", "serving", "text", "tokenizer")]
+        + [
+            f"sentiment_pipeline/{m}.py"
+            for m in ("__init__", "errors", "model", "params", "serving", "text", "tokenizer")
+        ]
     )
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
     assert "tensorflow-cpu==2.21.0" in requirements and "bentoml==1.4.30" in requirements

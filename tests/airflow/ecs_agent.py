@@ -187,6 +187,13 @@ class ServiceAgent:
         self._thread.join(timeout=30)
         self._remove()
 
+    def logs(self) -> str:
+        """The current service container's output (for a failing smoke test's message)."""
+        if not self.container:
+            return "(no service container started)"
+        result = engine_cli("logs", self.container, check=False)
+        return f"\n--- {self.container} log ---\n{(result.stdout + result.stderr)[-4000:]}"
+
     def _remove(self) -> None:
         if self.container:
             engine_cli("rm", "--force", self.container, check=False)
@@ -209,7 +216,7 @@ class ServiceAgent:
             return  # e.g. the bootstrap image Terraform deploys first: nothing answers, as on AWS before a deploy
         environment = {e["name"]: e["value"] for e in container_def.get("environment", [])}
         name = f"ecs-service-{revision.rsplit(':', 1)[-1]}"
-        args = ["run", "--detach", "--rm", "--name", name, "--label", LABEL, "--no-healthcheck"]
+        args = ["run", "--detach", "--name", name, "--label", LABEL, "--no-healthcheck"]  # kept after exit: logs
         for mapping in container_def.get("portMappings", []):
             args += ["--publish", f"127.0.0.1:{self.port}:{mapping['containerPort']}"]
         for key, value in environment.items():

@@ -221,7 +221,7 @@ def test_ecs_mode_trains_on_fargate_gates_builds_and_rolls_the_service(ecs_env, 
 
     result = dags_test(ecs_env, {**TINY, "min_macro_f1": 0.0})
 
-    assert result.returncode == 0 and result.state == "success", result.output[-8000:]
+    assert result.returncode == 0 and result.state == "success", result.output[-8000:] + aws["service"].logs()
     assert set(result.task_states.values()) == {"success"} and len(result.task_states) == 7
     run_id = result.run_id
     train, package, build = agent.launches[launched:]

@@ -54,9 +54,7 @@ def served(bento_image) -> dict:
     port = free_port()
     name = f"bento-{RUN_ID}"
     started = time.monotonic()
-    engine_cli(
-        "run", "--detach", "--rm", "--name", name, "--label", LABEL, "--publish", f"127.0.0.1:{port}:3000", bento_image
-    )
+    engine_cli("run", "--detach", "--name", name, "--label", LABEL, "--publish", f"127.0.0.1:{port}:3000", bento_image)
     url = f"http://127.0.0.1:{port}"
     ready = wait_http(f"{url}/readyz", name)
     print(
