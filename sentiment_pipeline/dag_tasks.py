@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from . import orchestration as orch
-from .record import read_json, run_key, to_json_bytes
-from .store import S3Store, Store, open_store
+from .record import read_json, read_metrics, to_json_bytes
+from .store import S3Store, Store, StoreError, open_store
 
 log = logging.getLogger(__name__)
 SMOKE_TEXT = "I love this, what a great day!"
@@ -140,17 +140,18 @@ def deployed_model(config: Mapping[str, Any], store: Store, aws_conn_id: str | N
     run_id = env.get(orch.RUN_ID_ENV)
     if not run_id:
         return None  # the placeholder image terraform deploys first
-    key = run_key(run_id, "metrics.json")
-    if not store.exists(key):
-        log.warning("the deployed run %s has no metrics in %s; not comparing against it", run_id, store.uri)
+    try:
+        metrics = read_metrics(store, run_id)
+    except StoreError as exc:
+        log.warning("the deployed run %s has no usable metrics (%s); not comparing against it", run_id, exc)
         return None
-    return {"run_id": run_id, "macro_f1": read_json(store, key)["model"]["macro_f1"]}
+    return {"run_id": run_id, "macro_f1": metrics["model"]["macro_f1"]}
 
 
 def quality_gate(config: Mapping[str, Any], threshold: float, aws_conn_id: str | None) -> bool:
     """Read the new run's metrics.json and the deployed model's score, and decide; the reason goes to the log."""
     store = open_run_store(config["store_uri"], aws_conn_id)
-    metrics = read_json(store, run_key(config["run_id"], "metrics.json"))
+    metrics = read_metrics(store, config["run_id"])
     passed, reason = orch.gate_decision(metrics, threshold, deployed_model(config, store, aws_conn_id))
     log.info("quality gate %s: run %s %s", "passed" if passed else "stopped the deploy", config["run_id"], reason)
     return passed
@@ -202,7 +203,7 @@ def deploy_to_ecs(config: Mapping[str, Any], aws_conn_id: str | None, poll_secon
 def record_local_deployment(config: Mapping[str, Any], packaged: Mapping[str, Any]) -> dict[str, Any]:
     """Local mode: the bento just built is the deployed model; deployed.json says so for the next gate."""
     store = open_store(config["store_uri"])
-    metrics = read_json(store, run_key(config["run_id"], "metrics.json"))
+    metrics = read_metrics(store, config["run_id"])
     record = orch.deployment_record(
         config["run_id"], metrics, bento_tag=packaged["bento_tag"], model_tag=packaged["model_tag"]
     )

@@ -1,4 +1,5 @@
-"""The run record contract of DESIGN.md: key names, JSON helpers, manifest facts, ``latest.json``."""
+"""The run record contract (docs/run-record.md): file names, the ``metrics.json`` builder, manifest facts, the
+one "run must have succeeded" check every reader makes, ``latest.json``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ from .store import Store, StoreError
 
 LATEST = "latest.json"
 INDEX = "index.html"
+# the files of runs/<run_id>/ (docs/run-record.md)
+PARAMS = "params.json"
+METRICS = "metrics.json"
+MANIFEST = "manifest.json"
+MODEL_DIR = "model/"
+SUCCEEDED, FAILED, RUNNING = "succeeded", "failed", "running"
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
 TRACKED_PACKAGES = (
     "sentiment-pipeline",
@@ -112,15 +119,58 @@ def resolve_run_id(store: Store, run_id: str) -> str:
     return check_run_id(read_json(store, LATEST)["run_id"])
 
 
-def download_model(store: Store, run_id: str, dest: Path) -> Path:
-    """Copy ``runs/<run_id>/model/*`` to ``dest``; only runs whose manifest says succeeded have a usable model."""
-    manifest_key = run_key(run_id, "manifest.json")
-    if not store.exists(manifest_key):
+def succeeded_manifest(store: Store, run_id: str) -> dict[str, Any]:
+    """The run's manifest, if it says succeeded: the check every reader of a model or metrics makes first.
+
+    Raises StoreError naming the run and its status otherwise (missing, running, failed, unreadable).
+    """
+    key = run_key(run_id, MANIFEST)
+    if not store.exists(key):
         raise StoreError(f"run {run_id} not found in {store.uri}")
-    status = read_json(store, manifest_key).get("status")
-    if status != "succeeded":
-        raise StoreError(f"run {run_id} has status {status!r}; only a succeeded run has a usable model")
-    prefix = run_key(run_id, "model/")
+    manifest = read_json(store, key)
+    status = manifest.get("status") if isinstance(manifest, dict) else None
+    if status != SUCCEEDED:
+        raise StoreError(f"run {run_id} has status {status!r}; only a succeeded run has a usable model and metrics")
+    return manifest
+
+
+def read_metrics(store: Store, run_id: str) -> dict[str, Any]:
+    """``metrics.json`` of a succeeded run."""
+    succeeded_manifest(store, run_id)
+    return read_json(store, run_key(run_id, METRICS))
+
+
+def metrics_document(
+    model: dict[str, Any],
+    baseline: dict[str, Any],
+    history: dict[str, Any],
+    *,
+    split_sizes: dict[str, int],
+    clean_s: float,
+    fit_s: float,
+) -> dict[str, Any]:
+    """``metrics.json`` as the train notebook writes it (the runner adds ``timings``): both models' test metrics
+    from ``metrics.classification_metrics``, their macro-F1 difference, the training history and split sizes."""
+    return {
+        "model": model,
+        "baseline": baseline,
+        "lstm_minus_baseline_macro_f1": model["macro_f1"] - baseline["macro_f1"],
+        "training": {
+            "ensemble_size": len(history["members"]),
+            "best_epochs": [member["best_epoch"] for member in history["members"]],
+            "val_macro_f1": history["val_macro_f1"],
+            "history": history,
+            "clean_s": round(clean_s, 2),
+            "fit_s": round(fit_s, 2),
+        },
+        "data": dict(split_sizes),
+    }
+
+
+def download_model(store: Store, run_id: str, dest: Path) -> Path:
+    """Copy ``runs/<run_id>/model/*`` of a succeeded run to ``dest``."""
+    succeeded_manifest(store, run_id)
+    prefix = run_key(run_id, MODEL_DIR)
     keys = store.list(prefix)
     if not keys:
         raise StoreError(f"run {run_id} has no model files under {store.uri_for(prefix)}")

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from . import record
-from .store import StoreError, open_store
+from .store import open_store
 
 MODEL_NAME = "tweet_sentiment"
 _TAG_MAX = 63  # BentoML's limit for a tag version
@@ -35,12 +35,7 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
 
     store = open_store(store_uri)
     run_id = record.resolve_run_id(store, run_id)
-    manifest_key = record.run_key(run_id, "manifest.json")
-    if not store.exists(manifest_key):
-        raise StoreError(f"run {run_id} not found in {store.uri}")
-    manifest = record.read_json(store, manifest_key)
-    if manifest.get("status") != "succeeded":
-        raise StoreError(f"run {run_id} has status {manifest.get('status')!r}; only a succeeded run can be registered")
+    manifest = record.succeeded_manifest(store, run_id)
 
     tag = f"{MODEL_NAME}:{bento_version(run_id)}"
     try:
@@ -49,8 +44,8 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
     except bentoml.exceptions.NotFound:
         pass
 
-    params = record.read_json(store, record.run_key(run_id, "params.json"))
-    metrics = record.read_json(store, record.run_key(run_id, "metrics.json"))
+    params = record.read_json(store, record.run_key(run_id, record.PARAMS))
+    metrics = record.read_metrics(store, run_id)
     metadata = {
         "run_id": run_id,
         "store": store.uri,

@@ -44,9 +44,9 @@ def collect_runs(store: Store) -> list[dict]:
     run_ids = sorted({key.split("/")[1] for key in files if key.count("/") >= 2})
     runs = []
     for run_id in run_ids:
-        manifest = _json(store, record.run_key(run_id, "manifest.json"), files) or {}
-        params = _json(store, record.run_key(run_id, "params.json"), files) or {}
-        metrics = _json(store, record.run_key(run_id, "metrics.json"), files) or {}
+        manifest = _json(store, record.run_key(run_id, record.MANIFEST), files) or {}
+        params = _json(store, record.run_key(run_id, record.PARAMS), files) or {}
+        metrics = _json(store, record.run_key(run_id, record.METRICS), files) or {}
         runs.append(
             {
                 "run_id": run_id,

@@ -90,11 +90,11 @@ class _Run:
         }
 
     def write_manifest(self, status: str, error: str | None = None) -> None:
-        self.store.write_bytes(self.key("manifest.json"), record.to_json_bytes(self.manifest(status, error)))
+        self.store.write_bytes(self.key(record.MANIFEST), record.to_json_bytes(self.manifest(status, error)))
 
 
 def _existing_status(store: Store, run_id: str) -> str | None:
-    key = record.run_key(run_id, "manifest.json")
+    key = record.run_key(run_id, record.MANIFEST)
     if not store.exists(key):
         return None
     try:
@@ -176,7 +176,7 @@ def run_pipeline(
             f"data: {len(dataset.frame):,} usable rows, sha256 {dataset.sha256[:12]}"
             + (f", {dataset.dropped_empty} empty texts dropped" if dataset.dropped_empty else "")
         )
-        run.put("params.json", record.to_json_bytes({"run_id": run_id, "data": run.data_info, "params": params}))
+        run.put(record.PARAMS, record.to_json_bytes({"run_id": run_id, "data": run.data_info, "params": params}))
 
         notebook_params = {
             **params,
@@ -203,10 +203,10 @@ def run_pipeline(
         _render_reports(run, executed)
         _upload_tree(run, workdir / "data", "data")
         _upload_tree(run, workdir / "model", "model")
-        metrics = json.loads((workdir / "out" / "metrics.json").read_text(encoding="utf-8"))
+        metrics = json.loads((workdir / "out" / record.METRICS).read_text(encoding="utf-8"))
         run.timings["record_s"] = round(time.perf_counter() - started, 2)
         metrics["timings"] = {**run.timings, "total_s": round(time.perf_counter() - run.clock, 2)}
-        run.put("metrics.json", record.to_json_bytes(metrics))
+        run.put(record.METRICS, record.to_json_bytes(metrics))
         run.write_manifest("succeeded")
         store.write_bytes(
             record.LATEST,
