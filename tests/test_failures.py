@@ -25,16 +25,12 @@ def _latest(store: Path) -> bytes | None:
     return path.read_bytes() if path.exists() else None
 
 
+# One bad dataset through the CLI: the path (exit 2, one error line, a failed manifest at the data step, latest.json
+# untouched) is the same for every DatasetError, whose messages test_data.py checks in process.
 @pytest.mark.parametrize(
     ("content", "message"),
-    [
-        (b"text,sentiment\nhi,positive\n", "missing column(s) label_text (found: text, sentiment)"),
-        (b"text,label_text\nhi,happy\n", "unknown label(s) 'happy'"),
-        (b"text,label_text\n ,positive\n  ,negative\n", "all 2 texts are empty"),
-        ("text,label_text\ncaf\u00e9,positive\n".encode("latin-1"), "is not UTF-8 text"),
-        (b"text,label_text\n", "no rows"),
-    ],
-    ids=["missing-column", "unknown-label", "empty-texts", "wrong-encoding", "no-rows"],
+    [(b"text,sentiment\nhi,positive\n", "missing column(s) label_text (found: text, sentiment)")],
+    ids=["missing-column"],
 )
 def test_bad_dataset_fails_before_training(store_with_good_run, tmp_path, content, message):
     store, good_run = store_with_good_run
