@@ -38,6 +38,14 @@ FAST = [
 ]
 
 
+def constraint(name: str) -> str:
+    """The version constraints.txt pins ``name`` to (a trailing comment ignored)."""
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.lower().startswith(f"{name.lower()}=="):
+            return line.split("==", 1)[1].split()[0]
+    raise AssertionError(f"{name} is not pinned in constraints.txt")
+
+
 # Texts a model trained on the synthetic sample (`sentiment-pipeline sample`) labels without doubt.
 CLEAR_EXAMPLES = {
     "the concert was awesome :)": "positive",

@@ -23,8 +23,6 @@ from conftest import (
 
 pytestmark = pytest.mark.slow
 
-CLEAR = CLEAR_EXAMPLES
-
 
 @pytest.fixture(scope="module")
 def bento_home(tmp_path_factory) -> dict:
@@ -85,23 +83,23 @@ def test_service_scores_equal_the_training_code_scores(server, bento_home):
 
 
 def test_batch_keeps_input_order(server):
-    texts = [text for text in CLEAR for _ in range(20)]  # 120 texts
+    texts = [text for text in CLEAR_EXAMPLES for _ in range(20)]  # 120 texts
     response = httpx.post(f"{server}/predict_batch", json={"texts": texts}, timeout=30)
     assert response.status_code == 200
-    assert [p["label"] for p in response.json()] == [CLEAR[t] for t in texts]
+    assert [p["label"] for p in response.json()] == [CLEAR_EXAMPLES[t] for t in texts]
 
 
 def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(server):
     import asyncio
 
-    texts = [text for text in CLEAR for _ in range(16)]  # 96 concurrent single-text requests, mixed batches
+    texts = [text for text in CLEAR_EXAMPLES for _ in range(16)]  # 96 concurrent single-text requests, mixed batches
 
     async def fire() -> list[dict]:
         async with httpx.AsyncClient(timeout=30) as client:
             responses = await asyncio.gather(*(client.post(f"{server}/predict", json={"text": t}) for t in texts))
         return [r.json() for r in responses]
 
-    assert [p["label"] for p in asyncio.run(fire())] == [CLEAR[t] for t in texts]
+    assert [p["label"] for p in asyncio.run(fire())] == [CLEAR_EXAMPLES[t] for t in texts]
     metrics = httpx.get(f"{server}/metrics", timeout=5).text
     counts = {  # cumulative histogram: calls with at most N texts
         line.split('le="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])

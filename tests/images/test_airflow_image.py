@@ -9,7 +9,7 @@ import json
 import pytest
 from container_engine import LABEL, build_project_images, engine_cli, image_config, remove_test_containers
 
-from conftest import ROOT
+from conftest import constraint
 
 pytestmark = pytest.mark.slow
 
@@ -25,13 +25,6 @@ print(json.dumps({
     "absent": [m for m in ("tensorflow", "keras", "bentoml", "pandas") if importlib.util.find_spec(m) is None],
 }))
 """
-
-
-def constraint(name: str) -> str:
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
-        if line.lower().startswith(f"{name}=="):
-            return line.split("==", 1)[1].split()[0]
-    raise AssertionError(f"{name} is not pinned in constraints.txt")
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import constraint
+
 from .conftest import ROOT, run
 
 CONTAINERS = ROOT / "containers"
@@ -30,13 +32,6 @@ def final_stage(dockerfile: Path) -> list[tuple[str, str]]:
     pairs = instructions(dockerfile)
     start = max(i for i, (k, _) in enumerate(pairs) if k == "FROM")
     return pairs[start:]
-
-
-def constraint(name: str) -> str:
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
-        if line.lower().startswith(f"{name.lower()}=="):
-            return line.split("==", 1)[1].strip()
-    raise AssertionError(f"{name} not pinned in constraints.txt")
 
 
 OFFICIAL_BASE = "python:3.11.14-slim-bookworm"  # GitHub/AWS builds; `make images` here passes its Debian-made base
