@@ -14,6 +14,8 @@ from functools import lru_cache
 from nltk.stem import PorterStemmer, SnowballStemmer
 from nltk.tokenize import TweetTokenizer
 
+from .params import STEMMERS
+
 URL_TOKEN = "xxurl"
 USER_TOKEN = "xxuser"
 NUMBER_TOKEN = "xxnum"
@@ -67,13 +69,13 @@ assert not STOP_WORDS & NEGATIONS
 class CleaningConfig:
     """How raw text becomes tokens; stored with the tokenizer so serving cleans exactly as training did."""
 
-    stemmer: str = "none"  # "none", "porter" or "snowball"
+    stemmer: str = "none"  # one of params.STEMMERS
     remove_stop_words: bool = False
     max_chars: int = 5000  # longer inputs are cut before tokenizing (bounded work per text)
 
     def __post_init__(self) -> None:
-        if self.stemmer not in {"none", "porter", "snowball"}:
-            raise ValueError(f"unknown stemmer {self.stemmer!r}: use none, porter or snowball")
+        if self.stemmer not in STEMMERS:
+            raise ValueError(f"unknown stemmer {self.stemmer!r}: use {', '.join(STEMMERS)}")
         if self.max_chars < 1:
             raise ValueError("max_chars must be positive")
 
