@@ -14,7 +14,7 @@ import os
 
 import bentoml
 
-from sentiment_pipeline.serving import (
+from sentiment_pipeline.inference.serving import (
     JsonOnlyMiddleware,
     Prediction,
     SentimentPredictor,

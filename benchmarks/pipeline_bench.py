@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sentiment_pipeline.text import STOP_WORDS, CleaningConfig, clean_texts
+from sentiment_pipeline.inference.cleaning import STOP_WORDS, CleaningConfig, clean_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_OF_DOMAIN = ROOT.parent / "shared" / "data" / "tweeteval_sentiment" / "val.csv"

@@ -10,7 +10,7 @@ import os
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from sentiment_pipeline.model import load_predictor
+from sentiment_pipeline.inference.predictor import load_predictor
 
 predictor = load_predictor(os.environ["MODEL_DIR"])  # same model, same cleaning: only the serving style differs
 app = FastAPI()

@@ -94,8 +94,8 @@ def main() -> None:
     parser.add_argument("--out")
     args = parser.parse_args()
 
-    from sentiment_pipeline import record
-    from sentiment_pipeline.store import open_store
+    from sentiment_pipeline.records import record
+    from sentiment_pipeline.records.store import open_store
 
     store = open_store(args.store)
     run_id = record.resolve_run_id(store, args.run_id)

@@ -21,8 +21,8 @@ from pathlib import Path
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
 from airflow.sdk import DAG, Param, XComArg, chain, task
 
-from sentiment_pipeline import dag_tasks
-from sentiment_pipeline import orchestration as orch
+from sentiment_pipeline.deploy import dag_tasks
+from sentiment_pipeline.deploy import orchestration as orch
 from sentiment_pipeline.params import BY_NAME, DEFAULTS, FORM_PARAMETERS
 
 DAG_ID = "sentiment_training"

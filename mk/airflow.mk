@@ -35,4 +35,4 @@ airflow-dag-test: venv $(if $(filter $(SAMPLE),$(DATA)),$(SAMPLE))
 	$(AIRFLOW_RUN_ENV) $(BIN)/airflow dags test sentiment_training -c '$(AIRFLOW_CONF)'
 
 airflow-test: venv
-	$(BIN)/pytest -q tests/airflow
+	$(BIN)/pytest -q tests/deploy

@@ -35,9 +35,9 @@ def _add_run_id(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_predictor(store_uri: str, run_id: str, workdir: Path):
-    from . import record
-    from .model import load_predictor
-    from .store import open_store
+    from .inference.predictor import load_predictor
+    from .records import record
+    from .records.store import open_store
 
     store = open_store(store_uri)
     run_id = record.resolve_run_id(store, run_id)
@@ -46,7 +46,7 @@ def _load_predictor(store_uri: str, run_id: str, workdir: Path):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .params import parse_overrides
-    from .runner import RunFailed, run_pipeline
+    from .training.runner import RunFailed, run_pipeline
 
     if not sys.stderr.isatty():  # in a container: stream the notebooks' cell output into the task log
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -72,9 +72,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import LABEL_COLUMN, TEXT_COLUMN, load_dataset
-    from .metrics import classification_metrics
-    from .store import read_uri
+    from .records.store import read_uri
+    from .training.data import LABEL_COLUMN, TEXT_COLUMN, load_dataset
+    from .training.evaluation import classification_metrics
 
     dataset = load_dataset(read_uri(args.data), Path(args.data).name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,7 +100,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from .registry import register_run
+    from .deploy.registry import register_run
 
     result = register_run(args.store, args.run_id)
     verb = "registered" if result["created"] else "already registered"
@@ -113,7 +113,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    from .packaging import package_run
+    from .deploy.packaging import package_run
 
     result = package_run(args.store, args.run_id, args.project_dir)
     print(f"built {result['bento_tag']} ({result['model_tag']}); context {result['context_uri']}", file=sys.stderr)
@@ -122,15 +122,15 @@ def cmd_package(args: argparse.Namespace) -> int:
 
 
 def cmd_reports(args: argparse.Namespace) -> int:
-    from .reports import write_index
-    from .store import open_store
+    from .records.index import write_index
+    from .records.store import open_store
 
     print(write_index(open_store(args.store)))
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .sample import sample_csv
+    from .training.sample import sample_csv
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .errors import ParamError
+from .inference.cleaning import STEMMERS
 
-STEMMERS = ("none", "porter", "snowball")
 PREPROCESS, TRAIN = "preprocess", "train"  # the pipeline's notebooks (notebooks.PIPELINE_NOTEBOOKS)
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: small labelled data, a moto S3 server on loopback, a finished pipeline run."""
+"""Shared fixtures: small labelled data, a moto S3 server on loopback, a finished pipeline run; and the guard that
+fails a session which wrote into the source tree. Helpers that tests import are in ``support/``."""
 
 from __future__ import annotations
 
@@ -12,79 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-# The labelled tweets tests carve their data from: ../shared beside the checkout here; GitHub CI fetches the
-# file from the data bucket and names it in SENTIMENT_PIPELINE_TEST_DATA (.github/workflows/ci.yml).
-SHARED_DATA = Path(
-    os.environ.get("SENTIMENT_PIPELINE_TEST_DATA")
-    or ROOT.parent / "shared" / "data" / "tweet_sentiment_extraction" / "train.csv"
-)
-# A small model that still learns on 480 training tweets in ~20 s (two members, so averaging is exercised).
-FAST = [
-    arg
-    for pair in (
-        "epochs=4",
-        "learning_rate=0.01",
-        "embedding_dim=32",
-        "lstm_units=16",
-        "ngram_dim=16",
-        "char_dim=16",
-        "batch_size=32",
-        "ensemble_size=2",
-        "min_count=1",
-    )
-    for arg in ("-p", pair)
-]
-
-
-def constraint(name: str) -> str:
-    """The version constraints.txt pins ``name`` to (a trailing comment ignored)."""
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
-        if line.lower().startswith(f"{name.lower()}=="):
-            return line.split("==", 1)[1].split()[0]
-    raise AssertionError(f"{name} is not pinned in constraints.txt")
-
-
-# Texts a model trained on the synthetic sample (`sentiment-pipeline sample`) labels without doubt.
-CLEAR_EXAMPLES = {
-    "the concert was awesome :)": "positive",
-    "honestly my new job made my day !!": "positive",
-    "the train is the worst, I hate it :(": "negative",
-    "my laptop keeps crashing, I hate it ugh": "negative",
-    "the meeting starts at 5pm": "neutral",
-    "the hotel is next to the station": "neutral",
-}
-
-
-def assert_labels_the_clear_examples(url: str, model_tag: str) -> None:
-    """``/predict`` at ``url`` names the right label and model for each clear example, scores summing to 1."""
-    import httpx
-
-    for text, label in CLEAR_EXAMPLES.items():
-        response = httpx.post(f"{url}/predict", json={"text": text}, timeout=10)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert body["label"] == label, (text, body)
-        assert body["model"] == model_tag
-        assert set(body["scores"]) == {"negative", "neutral", "positive"}
-        assert abs(sum(body["scores"].values()) - 1) < 1e-3
-
-
-def assert_serves_like_the_cli(url: str, store: str, run_id: str = "latest") -> None:
-    """No train/serve skew: ``/predict_batch`` at ``url`` gives the scores ``sentiment-pipeline predict`` gives
-    (the package's own predictor on the run's files) for the clear examples and a messy tweet."""
-    import httpx
-
-    texts = [*CLEAR_EXAMPLES, "I can`t believe it's not bad @someone http://t.co/x"]
-    predicted = cli("predict", "--store", store, "--run-id", run_id, *texts, check=True).stdout.splitlines()
-    response = httpx.post(f"{url}/predict_batch", json={"texts": texts}, timeout=30)
-    assert response.status_code == 200, response.text
-    for want, got in zip(map(json.loads, predicted), response.json(), strict=True):
-        assert got["label"] == want["label"], (want, got)
-        for label, score in want["scores"].items():
-            assert abs(got["scores"][label] - score) < 1e-4, (want, got)
-
+from support.project import BIN, FAST, ROOT, SHARED_DATA, cli, free_port
 
 # ---- tests write only into temporary folders ------------------------------------------------------------------------
 _CACHES = ("__pycache__", ".pytest_cache", ".ruff_cache")
@@ -121,27 +50,6 @@ def pytest_sessionfinish(session, exitstatus):
     if new:
         print("\nerror: the tests wrote into the source tree:\n  " + "\n  ".join(new), file=sys.stderr)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cli(*args: str, env: dict | None = None, check: bool = False, stdin: str | None = None):
-    """Run the installed ``sentiment-pipeline`` command the way a user does."""
-    result = subprocess.run(
-        [str(BIN / "sentiment-pipeline"), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        input=stdin,
-        timeout=600,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}")
-    return result
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 import hashlib
 
-from conftest import cli
+from support.project import cli
 
 
 def test_help_lists_the_commands():
@@ -10,7 +10,7 @@ def test_help_lists_the_commands():
 
 
 def test_sample_is_deterministic_and_valid(tmp_path):
-    from sentiment_pipeline.data import load_dataset
+    from sentiment_pipeline.training.data import load_dataset
 
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     cli("sample", "--out", str(first), check=True)

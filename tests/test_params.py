@@ -2,7 +2,6 @@ import re
 
 import pytest
 
-from conftest import ROOT
 from sentiment_pipeline.params import (
     DEFAULTS,
     PARAMETERS,
@@ -13,6 +12,7 @@ from sentiment_pipeline.params import (
     parse_overrides,
     resolve,
 )
+from support.project import NOTEBOOKS, ROOT
 
 
 def test_overrides_take_the_type_of_the_default():
@@ -78,7 +78,7 @@ def test_each_parameter_has_a_schema_its_default_satisfies():
 def test_a_notebooks_parameters_cell_declares_exactly_its_parameters_with_the_package_defaults(notebook):
     import nbformat
 
-    cells = nbformat.read(ROOT / "notebooks" / f"{notebook}.ipynb", as_version=4).cells
+    cells = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4).cells
     [cell] = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
     declared: dict = {}
     exec(cell.source, {}, declared)  # the cell only assigns literals

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from container_engine import LABEL, build_project_images, engine_cli, image_config, remove_test_containers
 
-from conftest import constraint
+from support.containers import LABEL, build_project_images, engine_cli, image_config, remove_test_containers
+from support.project import constraint
 
 pytestmark = pytest.mark.slow
 

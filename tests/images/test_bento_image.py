@@ -11,18 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from container_engine import LABEL, build_bento_image, engine_cli, image_config, remove_test_containers, wait_http
-from infra.conftest import tool
 
-from conftest import (
-    BIN,
-    FAST,
-    ROOT,
-    assert_labels_the_clear_examples,
-    assert_serves_like_the_cli,
-    cli,
-    free_port,
-)
+from support.containers import LABEL, build_bento_image, engine_cli, image_config, remove_test_containers, wait_http
+from support.project import BIN, FAST, ROOT, cli, free_port
+from support.serving import assert_labels_the_clear_examples, assert_serves_like_the_cli
+from support.terraform import tool
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ import subprocess
 
 import boto3
 import pytest
-from container_engine import (
+
+from support.containers import (
     build_project_images,
     clean_env,
     engine,
@@ -20,8 +21,7 @@ from container_engine import (
     run_options,
     training_task_definition,
 )
-
-from conftest import BIN
+from support.project import BIN
 
 pytestmark = pytest.mark.slow
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import constraint
-
-from .conftest import ROOT, run
+from sentiment_pipeline.training.notebook_execution import PIPELINE_NOTEBOOKS
+from support.project import constraint
+from support.terraform import ROOT, run
 
 CONTAINERS = ROOT / "containers"
 
@@ -79,8 +80,13 @@ def test_training_image_contract():
     code = " ".join(f"{k} {a}" for k, a in instructions(CONTAINERS / "training" / "Dockerfile"))
     assert "airflow" not in code.lower(), "no Airflow in the training image"
     copied = " ".join(a for k, a in stage if k == "COPY")
-    for needed in ("notebooks/", "service.py", "bentofile.yaml", "requirements/", "containers/bento/"):
+    for needed in ("service.py", "bentofile.yaml", "requirements/", "containers/bento/"):
         assert needed in copied, f"`sentiment-pipeline package` (bentoml build) needs {needed} in the image"
+    # The notebooks come with the package's wheel (package data), wherever it is installed.
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    [pattern] = package_data["sentiment_pipeline.training"]
+    shipped = {p.name for p in (ROOT / "sentiment_pipeline" / "training").glob(pattern)}
+    assert shipped == {f"{name}.ipynb" for name in PIPELINE_NOTEBOOKS}
 
 
 def test_airflow_image_contract():

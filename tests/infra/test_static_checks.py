@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .conftest import ROOT, TERRAFORM_DIR, VENV_BIN, run, terraform_bin, terraform_workdir, tool
+from support.terraform import ROOT, TERRAFORM_DIR, VENV_BIN, run, terraform_bin, terraform_workdir, tool
 
 DOCKERFILES = sorted((ROOT / "containers").glob("*/Dockerfile"))
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, VENV_BIN, run, terraform_bin, terraform_workdir
+from support.terraform import ROOT, VENV_BIN, run, terraform_bin, terraform_workdir
 
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}

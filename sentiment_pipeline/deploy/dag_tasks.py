@@ -1,0 +1,286 @@
+"""The bodies of the ``sentiment_training`` DAG's Python tasks (run time only; the DAG file stays thin).
+
+Imports only the standard library, the package's light modules, and — inside functions — Airflow, its
+Amazon provider's hooks and boto3: this runs in the Airflow image, which has no TensorFlow or BentoML.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ..records.record import read_json, read_metrics, to_json_bytes
+from ..records.store import S3Store, Store, StoreError, open_store
+from . import orchestration as orch
+
+log = logging.getLogger(__name__)
+SMOKE_TEXT = "I love this, what a great day!"
+LABELS = {"negative", "neutral", "positive"}
+
+
+def _variable() -> Any:
+    from airflow.sdk import Variable
+
+    return Variable.get(orch.VARIABLE, default=None)
+
+
+def resolve_run_config(
+    mode: str, form: Mapping[str, Any], run_id: str, project_dir: Path, aws_conn_id: str | None = "aws_default"
+) -> dict[str, Any]:
+    """Everything the run's tasks need, composed once at run time (the only place configuration is read)."""
+    overrides = orch.training_overrides(form)
+    if mode == "local":
+        return _local_config(form, run_id, overrides, project_dir)
+    config = orch.parse_config(_variable())
+    _check_region(aws_conn_id, config["region"])
+    data = orch.choose(form.get("data_uri"), None, config["data_uri"], "dataset URI")
+    store = config["store_uri"]
+    image = orch.image_uri(config["bento_repository_url"], run_id)
+    context = orch.context_uri(store, run_id)
+    env = {"AWS_DEFAULT_REGION": config["region"], "SENTIMENT_PIPELINE_STORE": store, "AIRFLOW_DAG_RUN_ID": run_id}
+    training, builder = config["training_container"], config["image_builder_container"]
+    return {
+        **config,
+        "mode": mode,
+        "run_id": run_id,
+        "data_uri": data,
+        "image": image,
+        "model_tag": orch.model_tag(run_id),
+        "network_configuration": orch.network_configuration(config),
+        "training_overrides": orch.container_overrides(
+            training, orch.run_command(data, store, run_id, overrides), {**env, "SENTIMENT_PIPELINE_DATA": data}
+        ),
+        "package_task_definition": config["training_task_definition"],
+        "package_container": training,
+        "package_log_stream_prefix": config["training_log_stream_prefix"],
+        "package_overrides": orch.container_overrides(training, orch.package_command(store, run_id), env),
+        "image_builder_overrides": orch.container_overrides(builder, orch.kaniko_command(context, image), {}),
+    }
+
+
+def _check_region(aws_conn_id: str | None, region: str) -> None:
+    """EcsRunTaskOperator's region is not templated: it is the connection's, which must be the Variable's."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    connection_region = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="ecs").conn_region_name
+    if connection_region != region:
+        raise orch.ConfigError(
+            f"the AWS connection {aws_conn_id!r} uses region {connection_region!r} but the infrastructure is in "
+            f"{region!r}: set region_name in the connection's extra (or AWS_DEFAULT_REGION)"
+        )
+
+
+def _local_config(form: Mapping[str, Any], run_id: str, overrides: list[str], project_dir: Path) -> dict[str, Any]:
+    raw = _variable()
+    configured = json.loads(raw) if isinstance(raw, str) and raw.strip().startswith("{") else (raw or {})
+    sample = project_dir / "data" / "sample.csv"
+    data = orch.choose(form.get("data_uri"), "SENTIMENT_PIPELINE_DATA", configured.get("data_uri") or str(sample), "")
+    store = orch.choose(
+        None, "SENTIMENT_PIPELINE_STORE", configured.get("store_uri") or str(project_dir / "artifacts"), ""
+    )
+    if data == str(sample) and not sample.exists():  # `airflow dags test` with nothing configured
+        orch.run_streamed([orch.local_executable("sentiment-pipeline"), "sample", "--out", str(sample)])
+    command = orch.run_command(data, store, run_id, overrides)
+    exe = orch.local_executable("sentiment-pipeline")
+    return {
+        "mode": "local",
+        "run_id": run_id,
+        "data_uri": data,
+        "store_uri": store,
+        "model_tag": orch.model_tag(run_id),
+        "bento_tag": orch.bento_tag(run_id),
+        "train_command": [exe, *command[1:]],
+        "package_command": [exe, *orch.package_command(store, run_id)[1:], "--project-dir", str(project_dir)],
+    }
+
+
+def open_run_store(store_uri: str, aws_conn_id: str | None) -> Store:
+    """The store, with S3 reached through the Airflow connection (the provider's S3Hook) rather than env credentials."""
+    if store_uri.startswith("s3://"):
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Store(store_uri, client=S3Hook(aws_conn_id=aws_conn_id).get_conn())
+    return open_store(store_uri)
+
+
+def deployed_model(config: Mapping[str, Any], store: Store, aws_conn_id: str | None) -> dict[str, Any] | None:
+    """The run the inference service serves now, with its macro-F1; None when nothing was deployed yet.
+
+    ECS mode asks ECS (the service's task definition carries ``SENTIMENT_PIPELINE_RUN_ID``), so a manual
+    rollback is seen as such; local mode reads ``deployed.json`` from the store.
+    """
+    if config["mode"] == "local":
+        return read_json(store, orch.DEPLOYED) if store.exists(orch.DEPLOYED) else None
+    from airflow.providers.amazon.aws.hooks.ecs import EcsHook
+
+    client = EcsHook(aws_conn_id=aws_conn_id, region_name=config["region"]).conn
+    services = client.describe_services(cluster=config["inference_cluster"], services=[config["inference_service"]])
+    if not services.get("services"):
+        raise orch.ConfigError(f"ECS service {config['inference_service']} not found in {config['inference_cluster']}")
+    definition = client.describe_task_definition(taskDefinition=services["services"][0]["taskDefinition"])
+    containers = definition["taskDefinition"]["containerDefinitions"]
+    env = {
+        e["name"]: e["value"]
+        for c in containers
+        if c.get("name") == config["inference_container"]
+        for e in c.get("environment", [])
+    }
+    run_id = env.get(orch.RUN_ID_ENV)
+    if not run_id:
+        return None  # the placeholder image terraform deploys first
+    try:
+        metrics = read_metrics(store, run_id)
+    except StoreError as exc:
+        log.warning("the deployed run %s has no usable metrics (%s); not comparing against it", run_id, exc)
+        return None
+    return {"run_id": run_id, "macro_f1": metrics["model"]["macro_f1"]}
+
+
+def quality_gate(config: Mapping[str, Any], threshold: float, aws_conn_id: str | None) -> bool:
+    """Read the new run's metrics.json and the deployed model's score, and decide; the reason goes to the log."""
+    store = open_run_store(config["store_uri"], aws_conn_id)
+    metrics = read_metrics(store, config["run_id"])
+    passed, reason = orch.gate_decision(metrics, threshold, deployed_model(config, store, aws_conn_id))
+    log.info("quality gate %s: run %s %s", "passed" if passed else "stopped the deploy", config["run_id"], reason)
+    return passed
+
+
+def run_local_command(command: list[str], cwd: Path | None = None) -> dict[str, Any]:
+    """Run a ``sentiment-pipeline`` command locally (output into the task log); its JSON result is the XCom."""
+    return orch.last_json_line(orch.run_streamed(command, cwd=cwd))
+
+
+def deploy_to_ecs(config: Mapping[str, Any], aws_conn_id: str | None, poll_seconds: int, timeout: timedelta) -> dict:
+    """Register a revision of the inference task definition with the new image, roll the service, wait stable.
+
+    On a failed roll-out the ECS deployment circuit breaker (terraform's) rolls back; the waiter times out and
+    this task fails. The new revision names its run, which is how the next quality gate knows what is deployed.
+    """
+    from airflow.providers.amazon.aws.hooks.ecs import EcsHook
+
+    hook = EcsHook(aws_conn_id=aws_conn_id, region_name=config["region"])
+    client = hook.conn
+    cluster, service_name = config["inference_cluster"], config["inference_service"]
+    services = client.describe_services(cluster=cluster, services=[service_name]).get("services", [])
+    if not services or services[0].get("status") != "ACTIVE":
+        raise orch.ConfigError(f"ECS service {service_name} is not active in cluster {cluster}")
+    previous = services[0]["taskDefinition"]
+    described = client.describe_task_definition(taskDefinition=previous, include=["TAGS"])
+    revision = orch.task_definition_revision(
+        described["taskDefinition"],
+        config["inference_container"],
+        config["image"],
+        {"SENTIMENT_MODEL_TAG": config["model_tag"], orch.RUN_ID_ENV: config["run_id"]},
+    )
+    revision["family"] = config["inference_task_family"]  # tags are not copied: that would need ecs:TagResource
+    arn = client.register_task_definition(**revision)["taskDefinition"]["taskDefinitionArn"]
+    log.info("registered %s (was %s); updating service %s", arn, previous, service_name)
+    client.update_service(cluster=cluster, service=service_name, taskDefinition=arn)
+    hook.get_waiter("services_stable").wait(
+        cluster=cluster,
+        services=[service_name],
+        WaiterConfig={"Delay": poll_seconds, "MaxAttempts": max(1, int(timeout.total_seconds() // poll_seconds))},
+    )
+    current = client.describe_services(cluster=cluster, services=[service_name])["services"][0]["taskDefinition"]
+    if current != arn:
+        raise RuntimeError(f"service {service_name} runs {current} after the deploy, not {arn} (rolled back?)")
+    # What is deployed is now recorded by ECS itself (the revision's SENTIMENT_PIPELINE_RUN_ID): no store write.
+    return {"task_definition": arn, "previous_task_definition": previous, "image": config["image"]}
+
+
+def record_local_deployment(config: Mapping[str, Any], packaged: Mapping[str, Any]) -> dict[str, Any]:
+    """Local mode: the bento just built is the deployed model; deployed.json says so for the next gate."""
+    store = open_store(config["store_uri"])
+    metrics = read_metrics(store, config["run_id"])
+    record = orch.deployment_record(
+        config["run_id"], metrics, bento_tag=packaged["bento_tag"], model_tag=packaged["model_tag"]
+    )
+    store.write_bytes(orch.DEPLOYED, to_json_bytes(record))
+    return record
+
+
+def _http(url: str, body: dict | None = None, timeout: float = 10) -> tuple[int, str]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) checked)
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def check_endpoint(endpoint: str, model_tag: str, wait_seconds: float = 300, delay: float = 2) -> dict[str, Any]:
+    """/readyz answers 200 (retried for ``wait_seconds``), then one /predict names a label and the new model."""
+    if not endpoint.startswith(("http://", "https://")):
+        raise orch.ConfigError(f"endpoint {endpoint!r} is not http(s)")
+    endpoint = endpoint.rstrip("/")
+    deadline, last = time.monotonic() + wait_seconds, "no answer"
+    while True:
+        try:
+            status, text = _http(f"{endpoint}/readyz")
+            if status == 200:
+                break
+            last = f"HTTP {status} {text[:200]}"
+        except OSError as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{endpoint}/readyz not ready after {wait_seconds:.0f} s: {last}")
+        time.sleep(delay)
+    status, text = _http(f"{endpoint}/predict", {"text": SMOKE_TEXT}, timeout=30)
+    if status != 200:
+        raise RuntimeError(f"{endpoint}/predict answered HTTP {status}: {text[:500]}")
+    prediction = json.loads(text)
+    if prediction.get("label") not in LABELS:
+        raise RuntimeError(f"{endpoint}/predict answered without a label: {text[:500]}")
+    if prediction.get("model") != model_tag:
+        raise RuntimeError(f"{endpoint} serves {prediction.get('model')}, not the new model {model_tag}")
+    log.info("smoke test passed: %s -> %s", SMOKE_TEXT, prediction)
+    return prediction
+
+
+def smoke_test(config: Mapping[str, Any]) -> dict[str, Any]:
+    """ECS mode: the load balancer's endpoint. Local mode: ``bentoml serve`` of the new bento on a free port."""
+    if config["mode"] != "local":
+        return check_endpoint(config["endpoint_url"], config["model_tag"])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        orch.local_executable("bentoml"),
+        "serve",
+        config["bento_tag"],
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    log.info("serving the new bento: %s", " ".join(command))
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "SENTIMENT_MODEL_TAG": config["model_tag"]}
+    output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed below, after the server is gone)
+    process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        return check_endpoint(f"http://127.0.0.1:{port}", config["model_tag"], wait_seconds=180, delay=1)
+    except RuntimeError as exc:
+        output.seek(0)
+        raise RuntimeError(f"{exc}\nbentoml serve output:\n{output.read()[-3000:]}") from None
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)  # bentoml serve runs worker processes in its group
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        output.close()

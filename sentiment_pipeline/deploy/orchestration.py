@@ -1,0 +1,281 @@
+"""What the Airflow DAG decides, kept out of the DAG file so it can be tested without Airflow.
+
+The configuration contract with Terraform, the commands the training and image-builder containers run,
+the quality gate, and the copy of an ECS task definition with a new image. Imports only the standard
+library and the package's light modules (no pandas, TensorFlow, BentoML): the Airflow image installs the
+package without its dependencies and imports this module in its tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import CommandFailed, ConfigError
+from ..params import DEFAULTS, FORM_PARAMETERS, ParamError, parse_overrides, resolve
+from ..records.record import check_run_id
+from .packaging import BENTO_NAME, DOCKERFILE, context_key
+from .registry import MODEL_NAME, bento_version
+
+MODE_ENV = "SENTIMENT_PIPELINE_MODE"
+MODES = ("ecs", "local")
+VARIABLE = "sentiment_pipeline"  # the Airflow Variable `make airflow-config` writes from terraform outputs
+DEPLOYED = "deployed.json"  # local mode, at the store root: the run whose bento was built last
+RUN_ID_ENV = "SENTIMENT_PIPELINE_RUN_ID"  # ECS mode: set on the inference container, names the served run
+
+_STRING_KEYS = (
+    "region",
+    "cluster",
+    "training_task_definition",
+    "training_container",
+    "image_builder_task_definition",
+    "image_builder_container",
+    "log_group",
+    "training_log_stream_prefix",
+    "image_builder_log_stream_prefix",
+    "data_uri",
+    "store_uri",
+    "bento_repository_url",
+    "inference_cluster",
+    "inference_service",
+    "inference_task_family",
+    "inference_container",
+    "endpoint_url",
+)
+_LIST_KEYS = ("subnets", "security_groups")
+CONFIG_KEYS = _STRING_KEYS + _LIST_KEYS
+
+log = logging.getLogger(__name__)
+
+
+def pipeline_mode(environ: Mapping[str, str] = os.environ) -> str:
+    """``ecs`` (default) or ``local``, from ``$SENTIMENT_PIPELINE_MODE``."""
+    mode = environ.get(MODE_ENV, "ecs").strip().lower() or "ecs"
+    if mode not in MODES:
+        raise ConfigError(f"{MODE_ENV}={mode!r} is not one of {', '.join(MODES)}")
+    return mode
+
+
+def parse_config(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate the ECS-mode configuration (the terraform outputs object); every key of the contract is required."""
+    if raw is None or raw == "":
+        raise ConfigError(
+            f"no pipeline configuration: set the Airflow Variable {VARIABLE!r} "
+            f"(or AIRFLOW_VAR_{VARIABLE.upper()}) to the terraform outputs JSON, or run with {MODE_ENV}=local"
+        )
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"Variable {VARIABLE!r} is not valid JSON: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"Variable {VARIABLE!r} must be a JSON object, got {type(raw).__name__}")
+    missing = [key for key in CONFIG_KEYS if key not in raw]
+    if missing:
+        raise ConfigError(f"Variable {VARIABLE!r} lacks {', '.join(missing)}")
+    config = dict(raw)
+    for key in _STRING_KEYS:
+        if not isinstance(config[key], str) or not config[key].strip():
+            raise ConfigError(f"Variable {VARIABLE!r}: {key} must be a non-empty string, got {config[key]!r}")
+    for key in _LIST_KEYS:
+        value = config[key]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"Variable {VARIABLE!r}: {key} must be a non-empty list of strings, got {value!r}")
+    for key in ("store_uri", "data_uri"):
+        if not config[key].startswith("s3://"):
+            raise ConfigError(f"Variable {VARIABLE!r}: {key} must be an s3:// URI in ECS mode, got {config[key]!r}")
+    if not config["endpoint_url"].startswith(("http://", "https://")):
+        raise ConfigError(f"Variable {VARIABLE!r}: endpoint_url must start with http:// or https://")
+    if ":" in config["bento_repository_url"].rsplit("/", 1)[-1]:
+        raise ConfigError(f"Variable {VARIABLE!r}: bento_repository_url must not carry a tag")
+    return config
+
+
+def choose(form_value: str | None, env_name: str | None, configured: str | None, what: str) -> str:
+    """The form's value when filled in, else ``$env_name`` (if given), else the configured default."""
+    for value in (form_value, os.environ.get(env_name) if env_name else None, configured):
+        if value and str(value).strip():
+            return str(value).strip()
+    where = f", set {env_name}" if env_name else ""
+    raise ConfigError(f"no {what}: fill it in on the form{where}, or set it in the Variable {VARIABLE!r}")
+
+
+def training_overrides(form: Mapping[str, Any]) -> list[str]:
+    """``-p key=value`` arguments for the form's training parameters plus its ``extra_params``, checked here."""
+    pairs = [f"{name}={_param_text(form[name])}" for name in FORM_PARAMETERS if name in form]
+    extra = form.get("extra_params") or []
+    if isinstance(extra, str):
+        extra = [extra]
+    pairs += [str(p).strip() for p in extra if str(p).strip()]
+    try:
+        resolve(parse_overrides(pairs))  # unknown names, wrong types and bad ranges fail before any container starts
+    except ParamError as exc:
+        raise ConfigError(f"training parameters: {exc}") from None
+    return [arg for pair in pairs for arg in ("-p", pair)]
+
+
+def _param_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def run_command(data_uri: str, store_uri: str, run_id: str, overrides: Sequence[str]) -> list[str]:
+    """The training container's full argv (its image has no entrypoint)."""
+    check_run_id(run_id)
+    return ["sentiment-pipeline", "run", "--data", data_uri, "--store", store_uri, "--run-id", run_id, *overrides]
+
+
+def package_command(store_uri: str, run_id: str) -> list[str]:
+    return ["sentiment-pipeline", "package", "--store", store_uri, "--run-id", check_run_id(run_id)]
+
+
+def context_uri(store_uri: str, run_id: str) -> str:
+    """Where ``sentiment-pipeline package`` uploads the bento as a Kaniko build context."""
+    return f"{store_uri.rstrip('/')}/{context_key(run_id)}"
+
+
+def image_uri(repository_url: str, run_id: str) -> str:
+    """The bento image of a run: ``<repository>:<bento version>`` (a valid tag for any run id)."""
+    return f"{repository_url}:{bento_version(run_id)}"
+
+
+def model_tag(run_id: str) -> str:
+    return f"{MODEL_NAME}:{bento_version(run_id)}"
+
+
+def bento_tag(run_id: str) -> str:
+    return f"{BENTO_NAME}:{bento_version(run_id)}"
+
+
+def kaniko_command(context: str, destination: str) -> list[str]:
+    """Arguments for the Kaniko executor (its image's entrypoint is the executor)."""
+    return [f"--context={context}", f"--dockerfile={DOCKERFILE}", f"--destination={destination}"]
+
+
+def container_overrides(container: str, command: Sequence[str], environment: Mapping[str, str]) -> dict[str, Any]:
+    """``overrides`` for ``ecs.run_task``: one container's command and extra environment."""
+    return {
+        "containerOverrides": [
+            {
+                "name": container,
+                "command": list(command),
+                "environment": [{"name": k, "value": str(v)} for k, v in environment.items()],
+            }
+        ]
+    }
+
+
+def network_configuration(config: Mapping[str, Any]) -> dict[str, Any]:
+    """awsvpc networking for Fargate tasks in the configured private subnets (egress through NAT/endpoints)."""
+    return {
+        "awsvpcConfiguration": {
+            "subnets": list(config["subnets"]),
+            "securityGroups": list(config["security_groups"]),
+            "assignPublicIp": "DISABLED",
+        }
+    }
+
+
+def gate_decision(metrics: Mapping[str, Any], threshold: float, deployed: Mapping[str, Any] | None) -> tuple[bool, str]:
+    """Deploy only a model that reaches ``threshold`` macro-F1 and is not worse than the deployed one."""
+    try:
+        score = float(metrics["model"]["macro_f1"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError("metrics.json has no model.macro_f1") from None
+    if score < threshold:
+        return False, f"macro-F1 {score:.4f} is below the threshold {threshold:.4f}"
+    if deployed and deployed.get("macro_f1") is not None:
+        current = float(deployed["macro_f1"])
+        if score < current:
+            run = deployed.get("run_id")
+            return False, f"macro-F1 {score:.4f} is worse than the deployed run {run} ({current:.4f})"
+        return True, f"macro-F1 {score:.4f} >= threshold {threshold:.4f} and >= deployed {current:.4f}"
+    return True, f"macro-F1 {score:.4f} >= threshold {threshold:.4f} (nothing deployed yet)"
+
+
+# What describe_task_definition returns that register_task_definition accepts back.
+_REGISTERABLE = (
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
+)
+
+
+def task_definition_revision(
+    current: Mapping[str, Any], container: str, image: str, environment: Mapping[str, str]
+) -> dict[str, Any]:
+    """Arguments for ``register_task_definition``: the current revision with ``container``'s image and env replaced."""
+    new = {key: current[key] for key in _REGISTERABLE if current.get(key) not in (None, [], {})}
+    definitions = [dict(c) for c in new.get("containerDefinitions", [])]
+    target = [c for c in definitions if c.get("name") == container]
+    if not target:
+        names = ", ".join(str(c.get("name")) for c in definitions) or "none"
+        raise ConfigError(f"task definition {current.get('family')} has no container {container!r} (has {names})")
+    env = {e["name"]: e["value"] for e in target[0].get("environment", [])}
+    env.update(environment)
+    target[0]["image"] = image
+    target[0]["environment"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
+    new["containerDefinitions"] = definitions
+    return new
+
+
+def deployment_record(run_id: str, metrics: Mapping[str, Any], **facts: Any) -> dict[str, Any]:
+    """What ``deployed.json`` holds: the run now served, its score, and where it runs."""
+    from ..records.record import utc_now
+
+    return {"run_id": run_id, "macro_f1": float(metrics["model"]["macro_f1"]), "deployed_at": utc_now(), **facts}
+
+
+def form_defaults() -> dict[str, Any]:
+    """The pipeline's own defaults for the form's training parameters (one source of truth: params.py)."""
+    return {name: DEFAULTS[name] for name in FORM_PARAMETERS}
+
+
+def run_streamed(argv: Sequence[str], *, cwd: str | Path | None = None, timeout: float = 3 * 3600) -> str:
+    """Run a command, logging its output line by line; return stdout, raise CommandFailed with the last lines."""
+    log.info("running: %s", " ".join(argv))
+    tail: deque[str] = deque(maxlen=20)
+    stdout: list[str] = []
+    with subprocess.Popen(
+        list(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            log.info("%s", line)
+            tail.append(line)
+            stdout.append(line)
+        code = process.wait(timeout=timeout)
+    if code != 0:
+        raise CommandFailed(f"{Path(argv[0]).name} {argv[1]} exited {code}; last lines:\n" + "\n".join(tail))
+    return "\n".join(stdout)
+
+
+def last_json_line(output: str) -> dict[str, Any]:
+    """The JSON object a CLI command printed last (its result), among log lines."""
+    for line in reversed(output.splitlines()):
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue
+    raise CommandFailed("the command printed no JSON result")

@@ -1,0 +1,182 @@
+"""The run record contract (docs/run-record.md): file names, the ``metrics.json`` builder, manifest facts, the
+one "run must have succeeded" check every reader makes, ``latest.json``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import secrets
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunIdError
+from .store import Store, StoreError
+
+LATEST = "latest.json"
+INDEX = "index.html"
+# the files of runs/<run_id>/ (docs/run-record.md)
+PARAMS = "params.json"
+METRICS = "metrics.json"
+MANIFEST = "manifest.json"
+MODEL_DIR = "model/"
+SUCCEEDED, FAILED, RUNNING = "succeeded", "failed", "running"
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
+TRACKED_PACKAGES = (
+    "sentiment-pipeline",
+    "tensorflow-cpu",
+    "tensorflow",
+    "keras",
+    "papermill",
+    "nbconvert",
+    "nltk",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "boto3",
+)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    """Sortable by time, unique enough for concurrent runs."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def check_run_id(run_id: str) -> str:
+    # Airflow run ids ("scheduled__2026-11-24T00:00:00+00:00") must pass; path tricks must not.
+    if not RUN_ID_PATTERN.match(run_id) or ".." in run_id:
+        raise RunIdError(f"invalid run id {run_id!r}: use letters, digits and . _ : + - (max 128)")
+    return run_id
+
+
+def run_key(run_id: str, name: str = "") -> str:
+    return f"runs/{run_id}/{name}" if name else f"runs/{run_id}/"
+
+
+def to_json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def read_json(store: Store, key: str) -> Any:
+    try:
+        return json.loads(store.read_bytes(key))
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{store.uri_for(key)} is not valid JSON: {exc}") from None
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_commit() -> dict[str, Any]:
+    """The code's commit: $SENTIMENT_PIPELINE_GIT_COMMIT (baked into images) or the checkout's HEAD."""
+    baked = os.environ.get("SENTIMENT_PIPELINE_GIT_COMMIT")
+    if baked:
+        return {"commit": baked, "dirty": None}
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def resolve_run_id(store: Store, run_id: str) -> str:
+    """``latest`` means the run ``latest.json`` points at; anything else is taken as given."""
+    if run_id != "latest":
+        return check_run_id(run_id)
+    if not store.exists(LATEST):
+        raise StoreError(f"{store.uri_for(LATEST)} does not exist: no run has succeeded in this store yet")
+    return check_run_id(read_json(store, LATEST)["run_id"])
+
+
+def succeeded_manifest(store: Store, run_id: str) -> dict[str, Any]:
+    """The run's manifest, if it says succeeded: the check every reader of a model or metrics makes first.
+
+    Raises StoreError naming the run and its status otherwise (missing, running, failed, unreadable).
+    """
+    key = run_key(run_id, MANIFEST)
+    if not store.exists(key):
+        raise StoreError(f"run {run_id} not found in {store.uri}")
+    manifest = read_json(store, key)
+    status = manifest.get("status") if isinstance(manifest, dict) else None
+    if status != SUCCEEDED:
+        raise StoreError(f"run {run_id} has status {status!r}; only a succeeded run has a usable model and metrics")
+    return manifest
+
+
+def read_metrics(store: Store, run_id: str) -> dict[str, Any]:
+    """``metrics.json`` of a succeeded run."""
+    succeeded_manifest(store, run_id)
+    return read_json(store, run_key(run_id, METRICS))
+
+
+def metrics_document(
+    model: dict[str, Any],
+    baseline: dict[str, Any],
+    history: dict[str, Any],
+    *,
+    split_sizes: dict[str, int],
+    clean_s: float,
+    fit_s: float,
+) -> dict[str, Any]:
+    """``metrics.json`` as the train notebook writes it (the runner adds ``timings``): both models' test metrics
+    from ``metrics.classification_metrics``, their macro-F1 difference, the training history and split sizes."""
+    return {
+        "model": model,
+        "baseline": baseline,
+        "lstm_minus_baseline_macro_f1": model["macro_f1"] - baseline["macro_f1"],
+        "training": {
+            "ensemble_size": len(history["members"]),
+            "best_epochs": [member["best_epoch"] for member in history["members"]],
+            "val_macro_f1": history["val_macro_f1"],
+            "history": history,
+            "clean_s": round(clean_s, 2),
+            "fit_s": round(fit_s, 2),
+        },
+        "data": dict(split_sizes),
+    }
+
+
+def download_model(store: Store, run_id: str, dest: Path) -> Path:
+    """Copy ``runs/<run_id>/model/*`` of a succeeded run to ``dest``."""
+    succeeded_manifest(store, run_id)
+    prefix = run_key(run_id, MODEL_DIR)
+    keys = store.list(prefix)
+    if not keys:
+        raise StoreError(f"run {run_id} has no model files under {store.uri_for(prefix)}")
+    dest.mkdir(parents=True, exist_ok=True)
+    for key in keys:
+        target = dest / key[len(prefix) :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(store.read_bytes(key))
+    return dest

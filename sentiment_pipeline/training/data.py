@@ -1,0 +1,134 @@
+"""Loading, validating and splitting labelled tweet datasets (``text,label_text``; CSV or Parquet)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from ..errors import DatasetError
+
+LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+TEXT_COLUMN = "text"
+LABEL_COLUMN = "label_text"
+MIN_ROWS_PER_LABEL = 5  # below this a stratified train/validation/test split is meaningless
+
+
+@dataclass(frozen=True)
+class Dataset:
+    frame: pd.DataFrame  # columns text, label_text; only usable rows
+    sha256: str
+    dropped_empty: int
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _parse(data: bytes, name: str) -> pd.DataFrame:
+    if name.lower().endswith(".parquet"):
+        try:
+            return pd.read_parquet(io.BytesIO(data))
+        except Exception as exc:
+            raise DatasetError(f"cannot read Parquet {name}: {exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(
+            f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); re-save it as UTF-8"
+        ) from None
+    if not text.strip():
+        raise DatasetError(f"{name} is empty")
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise DatasetError(f"cannot parse CSV {name}: {str(exc).strip().splitlines()[0]}") from None
+
+
+def validate(frame: pd.DataFrame, name: str = "dataset") -> tuple[pd.DataFrame, int]:
+    """Check columns, labels and texts; return the usable rows and how many empty texts were dropped."""
+    missing = [c for c in (TEXT_COLUMN, LABEL_COLUMN) if c not in frame.columns]
+    if missing:
+        found = ", ".join(map(str, frame.columns)) or "none"
+        raise DatasetError(f"{name}: missing column(s) {', '.join(missing)} (found: {found})")
+    if frame.empty:
+        raise DatasetError(f"{name}: no rows")
+    frame = pd.DataFrame(
+        {
+            TEXT_COLUMN: frame[TEXT_COLUMN].fillna("").astype(str),
+            LABEL_COLUMN: frame[LABEL_COLUMN].fillna("").astype(str).str.strip().str.lower(),
+        }
+    ).reset_index(drop=True)
+    unknown = frame.loc[~frame[LABEL_COLUMN].isin(LABELS), LABEL_COLUMN]
+    if len(unknown):
+        values = ", ".join(repr(v) for v in sorted(unknown.unique())[:5])
+        raise DatasetError(
+            f"{name}: unknown label(s) {values} in {len(unknown)} row(s), first at row {unknown.index[0] + 1}; "
+            f"expected {', '.join(LABELS)}"
+        )
+    empty = frame[TEXT_COLUMN].str.strip() == ""
+    if empty.all():
+        raise DatasetError(f"{name}: all {len(frame)} texts are empty")
+    return frame.loc[~empty].reset_index(drop=True), int(empty.sum())
+
+
+def load_dataset(data: bytes, name: str = "dataset.csv") -> Dataset:
+    """Parse and validate raw dataset bytes; the sha256 is of exactly these bytes."""
+    frame, dropped = validate(_parse(data, name), name)
+    return Dataset(frame=frame, sha256=sha256_hex(data), dropped_empty=dropped)
+
+
+def split_dataset(
+    frame: pd.DataFrame, val_size: float = 0.1, test_size: float = 0.1, seed: int = 42
+) -> dict[str, pd.DataFrame]:
+    """Stratified train/validation/test split; the same data and seed always give the same split."""
+    if not (0 < val_size < 1 and 0 < test_size < 1 and val_size + test_size < 1):
+        raise DatasetError("val_size and test_size must be in (0, 1) and sum to less than 1")
+    counts = frame[LABEL_COLUMN].value_counts()
+    rare = {label: int(counts.get(label, 0)) for label in LABELS if counts.get(label, 0) < MIN_ROWS_PER_LABEL}
+    if rare:
+        detail = ", ".join(f"{label} {n}" for label, n in rare.items())
+        raise DatasetError(f"too few rows per label for a stratified split ({detail}; need {MIN_ROWS_PER_LABEL})")
+    rest, test = train_test_split(frame, test_size=test_size, stratify=frame[LABEL_COLUMN], random_state=seed)
+    train, val = train_test_split(
+        rest, test_size=val_size / (1 - test_size), stratify=rest[LABEL_COLUMN], random_state=seed
+    )
+    return {name: part.reset_index(drop=True) for name, part in (("train", train), ("val", val), ("test", test))}
+
+
+def profile(frame: pd.DataFrame) -> dict:
+    """Counts a person checks first: class balance, text lengths, duplicates."""
+    lengths = frame[TEXT_COLUMN].str.len()
+    words = frame[TEXT_COLUMN].str.split().str.len()
+    return {
+        "rows": int(len(frame)),
+        "labels": {label: int((frame[LABEL_COLUMN] == label).sum()) for label in LABELS},
+        "duplicate_texts": int(frame[TEXT_COLUMN].duplicated().sum()),
+        "chars": {"mean": float(lengths.mean()), "p50": float(lengths.median()), "max": int(lengths.max())},
+        "words": {"mean": float(words.mean()), "p95": float(words.quantile(0.95)), "max": int(words.max())},
+    }
+
+
+SPLITS = ("train", "val", "test")
+
+
+def save_splits(splits: dict[str, pd.DataFrame], split_dir: str | Path) -> None:
+    split_dir = Path(split_dir)
+    split_dir.mkdir(parents=True, exist_ok=True)
+    for name, frame in splits.items():
+        frame[[TEXT_COLUMN, LABEL_COLUMN]].to_csv(split_dir / f"{name}.csv", index=False)
+
+
+def load_splits(split_dir: str | Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_csv(Path(split_dir) / f"{name}.csv", dtype=str, keep_default_na=False) for name in SPLITS}
+
+
+def label_ids(labels: Sequence[str], label_order: Sequence[str] = LABELS) -> np.ndarray:
+    index = {label: i for i, label in enumerate(label_order)}
+    return np.array([index[label] for label in labels], dtype=np.int32)

@@ -1,0 +1,72 @@
+"""Running the parameterized notebooks with papermill and rendering them to HTML with nbconvert."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..errors import ConfigError
+
+PIPELINE_NOTEBOOKS: tuple[str, ...] = ("preprocess", "train")
+
+
+def notebooks_dir() -> Path:
+    """Where the source notebooks are: $SENTIMENT_PIPELINE_NOTEBOOKS (to try edited ones), else the package's own.
+
+    They ship inside the package (package data), so an installed wheel runs its own notebooks from any folder.
+    """
+    configured = os.environ.get("SENTIMENT_PIPELINE_NOTEBOOKS")
+    candidates = [Path(configured)] if configured else [Path(__file__).resolve().parent / "notebooks"]
+    for candidate in candidates:
+        if (candidate / f"{PIPELINE_NOTEBOOKS[0]}.ipynb").is_file():
+            return candidate
+    raise ConfigError(
+        f"pipeline notebooks not found in {', '.join(map(str, candidates))}; set SENTIMENT_PIPELINE_NOTEBOOKS"
+    )
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """Names in the notebook's ``parameters`` cell, so each notebook gets only what it declares."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def execute(notebook: Path, output_uri: str, parameters: dict, cwd: Path) -> float:
+    """Execute with papermill, saving after every cell (a watcher sees progress, a crash keeps the error).
+
+    ``output_uri`` may be a local path or ``s3://``: papermill's own I/O handlers write it.
+    Raises ``papermill.PapermillExecutionError`` when a cell fails; the output is written first.
+    """
+    import papermill
+
+    wanted = declared_parameters(notebook)
+    # The kernel inherits this: TensorFlow's C++ start-up chatter would bury the cell output in task logs.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    started = time.perf_counter()
+    interactive = sys.stderr.isatty()
+    papermill.execute_notebook(
+        str(notebook),
+        output_uri,
+        parameters={k: v for k, v in parameters.items() if k in wanted},
+        kernel_name="python3",
+        cwd=str(cwd),
+        progress_bar=interactive,
+        log_output=not interactive,  # in a container the cell output goes to the task log instead
+        request_save_on_cell_execute=True,
+    )
+    return time.perf_counter() - started
+
+
+def render_html(notebook_uri: str) -> str:
+    """The executed notebook as one self-contained HTML page (plots are embedded as data URIs)."""
+    from nbconvert import HTMLExporter
+    from papermill.iorw import load_notebook_node
+
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(load_notebook_node(notebook_uri))
+    return body

@@ -1,0 +1,243 @@
+"""One pipeline run: data in, notebooks executed, everything recorded in the store.
+
+Order matters for the contract: the manifest says ``running`` first, files go up, the manifest
+becomes ``succeeded`` and only then does ``latest.json`` move. A failure at any step writes a
+``failed`` manifest (keeping the executed notebooks) and leaves ``latest.json`` alone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .. import params as run_params
+from ..errors import RunFailed
+from ..records import record
+from ..records.store import LocalStore, Store, StoreError, open_store, read_uri
+from . import notebook_execution
+from .data import DatasetError, load_dataset
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    store_uri: str
+    metrics: dict
+    duration_s: float
+
+
+def _stderr_progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        return f"cell {exc.exec_count}: {exc.ename}: {str(exc.evalue).strip().splitlines()[0] if exc.evalue else ''}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+class _Run:
+    """The state of one run while it executes; writes its record as it goes."""
+
+    def __init__(self, store: Store, run_id: str, progress: Progress) -> None:
+        self.store, self.run_id, self.progress = store, run_id, progress
+        self.started_at = record.utc_now()
+        self.clock = time.perf_counter()
+        self.files: dict[str, dict[str, Any]] = {}
+        self.timings: dict[str, float] = {}
+        self.data_info: dict[str, Any] = {}
+        self.step = "start"
+
+    def key(self, name: str) -> str:
+        return record.run_key(self.run_id, name)
+
+    def put(self, name: str, data: bytes) -> None:
+        self.store.write_bytes(self.key(name), data)
+        self.files[name] = {"path": name, "sha256": record.sha256_bytes(data), "bytes": len(data)}
+
+    def note_existing(self, name: str) -> None:
+        """Hash a file something else (papermill) wrote into the store."""
+        if self.store.exists(self.key(name)):
+            data = self.store.read_bytes(self.key(name))
+            self.files[name] = {"path": name, "sha256": record.sha256_bytes(data), "bytes": len(data)}
+
+    def manifest(self, status: str, error: str | None = None) -> dict[str, Any]:
+        finished = status != "running"
+        return {
+            "run_id": self.run_id,
+            "status": status,
+            "started_at": self.started_at,
+            "finished_at": record.utc_now() if finished else None,
+            "duration_s": round(time.perf_counter() - self.clock, 2) if finished else None,
+            "error": error,
+            "failed_step": self.step if status == "failed" else None,
+            "data": self.data_info,
+            "timings": self.timings,
+            "git": record.git_commit(),
+            "versions": record.library_versions(),
+            "files": [self.files[name] for name in sorted(self.files)],
+        }
+
+    def write_manifest(self, status: str, error: str | None = None) -> None:
+        self.store.write_bytes(self.key(record.MANIFEST), record.to_json_bytes(self.manifest(status, error)))
+
+
+def _existing_status(store: Store, run_id: str) -> str | None:
+    key = record.run_key(run_id, record.MANIFEST)
+    if not store.exists(key):
+        return None
+    try:
+        return record.read_json(store, key).get("status")
+    except StoreError:
+        return "unreadable"
+
+
+def _upload_tree(run: _Run, local_dir: Path, prefix: str) -> None:
+    for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+        run.put(f"{prefix}/{path.relative_to(local_dir).as_posix()}", path.read_bytes())
+
+
+def _notebook_uri(store: Store, key: str) -> str:
+    uri = store.uri_for(key)
+    if isinstance(store, LocalStore):
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    return uri
+
+
+def _render_reports(run: _Run, names: list[str]) -> None:
+    """HTML for every notebook that ran, including the one that failed (its error cell is the point)."""
+    for name in names:
+        nb_key = run.key(f"notebooks/{name}.ipynb")
+        if not run.store.exists(nb_key):
+            continue
+        run.note_existing(f"notebooks/{name}.ipynb")
+        try:
+            html = notebook_execution.render_html(run.store.uri_for(nb_key))
+        except Exception as exc:  # a broken notebook must not hide the original failure
+            run.progress(f"could not render {name}.html: {_one_line(exc)}")
+            continue
+        run.put(f"reports/{name}.html", html.encode("utf-8"))
+
+
+def run_pipeline(
+    data_uri: str,
+    store_uri: str,
+    run_id: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    progress: Progress = _stderr_progress,
+) -> RunResult:
+    """Run preprocess and train notebooks on ``data_uri``, recording everything under ``store_uri``.
+
+    Raises ``ParamError``/``StoreError`` before anything is written for bad arguments or an unusable
+    store, ``RunFailed`` (after recording the failure) once the run has started.
+    """
+    params = run_params.resolve(overrides)
+    run_id = record.check_run_id(run_id or record.new_run_id())
+    store = open_store(store_uri)
+    if _existing_status(store, run_id) == "succeeded":
+        raise StoreError(f"run {run_id} already succeeded in {store.uri}; choose another --run-id")
+    source_notebooks = notebook_execution.notebooks_dir()
+
+    run = _Run(store, run_id, progress)
+    run.write_manifest("running")  # also proves the store is writable before any real work
+    progress(f"run {run_id} -> {store.uri_for(run.key(''))}")
+    workdir = Path(tempfile.mkdtemp(prefix="sentiment-run-"))
+    executed: list[str] = []
+    try:
+        run.step = "data"
+        started = time.perf_counter()
+        raw = read_uri(data_uri)
+        name = PurePosixPath(data_uri.split("?")[0]).name or "dataset.csv"
+        dataset = load_dataset(raw, name)
+        run.data_info = {
+            "uri": data_uri,
+            "name": name,
+            "sha256": dataset.sha256,
+            "bytes": len(raw),
+            "rows": len(dataset.frame),
+            "dropped_empty_texts": dataset.dropped_empty,
+        }
+        (workdir / "input").mkdir()
+        staged = workdir / "input" / name
+        staged.write_bytes(raw)
+        run.timings["data_s"] = round(time.perf_counter() - started, 2)
+        progress(
+            f"data: {len(dataset.frame):,} usable rows, sha256 {dataset.sha256[:12]}"
+            + (f", {dataset.dropped_empty} empty texts dropped" if dataset.dropped_empty else "")
+        )
+        run.put(record.PARAMS, record.to_json_bytes({"run_id": run_id, "data": run.data_info, "params": params}))
+
+        notebook_params = {
+            **params,
+            "data_path": str(staged),
+            "split_dir": str(workdir / "data"),
+            "model_dir": str(workdir / "model"),
+            "output_dir": str(workdir / "out"),
+        }
+        for index, nb_name in enumerate(notebook_execution.PIPELINE_NOTEBOOKS, start=1):
+            run.step = nb_name
+            progress(f"[{index}/{len(notebook_execution.PIPELINE_NOTEBOOKS)}] executing {nb_name}.ipynb")
+            executed.append(nb_name)
+            seconds = notebook_execution.execute(
+                source_notebooks / f"{nb_name}.ipynb",
+                _notebook_uri(store, run.key(f"notebooks/{nb_name}.ipynb")),
+                notebook_params,
+                cwd=workdir,
+            )
+            run.timings[f"{nb_name}_s"] = round(seconds, 2)
+            progress(f"{nb_name} done in {seconds:.1f}s")
+
+        run.step = "record"
+        started = time.perf_counter()
+        _render_reports(run, executed)
+        _upload_tree(run, workdir / "data", "data")
+        _upload_tree(run, workdir / "model", "model")
+        metrics = json.loads((workdir / "out" / record.METRICS).read_text(encoding="utf-8"))
+        run.timings["record_s"] = round(time.perf_counter() - started, 2)
+        metrics["timings"] = {**run.timings, "total_s": round(time.perf_counter() - run.clock, 2)}
+        run.put(record.METRICS, record.to_json_bytes(metrics))
+        run.write_manifest("succeeded")
+        store.write_bytes(
+            record.LATEST,
+            record.to_json_bytes(
+                {"run_id": run_id, "updated_at": record.utc_now(), "macro_f1": metrics["model"]["macro_f1"]}
+            ),
+        )
+        progress(
+            f"succeeded: macro-F1 {metrics['model']['macro_f1']:.4f} "
+            f"(baseline {metrics['baseline']['macro_f1']:.4f}); latest.json -> {run_id}"
+        )
+        return RunResult(run_id, store.uri, metrics, round(time.perf_counter() - run.clock, 2))
+    except BaseException as exc:
+        message = _one_line(exc) if not isinstance(exc, (DatasetError, StoreError)) else str(exc)
+        progress(f"FAILED in {run.step}: {message}")
+        if run.step != "record":
+            _render_reports(run, executed)
+        run.write_manifest("failed", message)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise RunFailed(run_id, run.step, message) from exc
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        _refresh_index(store, progress)
+
+
+def _refresh_index(store: Store, progress: Progress) -> None:
+    try:
+        from ..records.index import write_index
+
+        progress(f"index: {write_index(store)}")
+    except Exception as exc:  # the index is a convenience; never let it fail a run
+        progress(f"could not refresh the runs index: {_one_line(exc)}")

@@ -1,0 +1,317 @@
+"""ECS mode end to end against moto, through the real images: the real EcsRunTaskOperator, S3, CloudWatch Logs,
+the training image run as Terraform's task definition, the bento image built from the uploaded context, the ECS
+service rolled to it and called over HTTP.
+
+moto runs in this process (``ThreadedMotoServer``) so the test agents (ecs_agent.py) can act as Fargate and as the
+ECS service; Airflow runs as ``airflow dags test`` in a subprocess and reaches moto over HTTP through its connection.
+The "load balancer" is a loopback port where the service agent publishes the container of the service's *current*
+task definition, so the smoke test passes only if the roll-out did and the new image answers.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+
+import boto3
+import pytest
+
+from sentiment_pipeline.deploy import orchestration as orch
+from sentiment_pipeline.params import FORM_PARAMETERS
+from support.airflow_harness import (
+    BIN,
+    TINY,
+    dags_test,
+)
+from support.containers import build_project_images, engine_cli, remove_test_containers, training_task_definition
+from support.ecs_agent import EcsAgent, ServiceAgent
+
+pytestmark = pytest.mark.slow
+
+REGION = "us-east-1"
+CLUSTER = "sentiment"
+SERVICE = "sentiment-inference"
+LOG_GROUP = "/ecs/sentiment-pipeline"
+ECS_TASKS = ("train", "package", "build_image")
+DEPLOY_TASKS = ("package", "build_image", "deploy", "smoke_test")
+TRAINING_IMAGE = "sentiment-training:latest"
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    """moto in this process, ECS tasks pinned to RUNNING until the agent stops them, services report running."""
+    from moto.moto_api import state_manager
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOTO_ECS_SERVICE_RUNNING", "1")  # read by moto's Service model in this process
+        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+            mp.setenv(key, value)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
+        try:
+            yield {
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+            }
+        finally:
+            state_manager.unset_transition(model_name="ecs::task")
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def aws(moto, tmp_path_factory):
+    """The infrastructure terraform would create, in moto; returns the Variable and handy clients."""
+    kwargs = {"region_name": REGION, "endpoint_url": moto["AWS_ENDPOINT_URL"]}
+    s3, ec2, ecs, logs, ecr = (boto3.client(n, **kwargs) for n in ("s3", "ec2", "ecs", "logs", "ecr"))
+    s3.create_bucket(Bucket="tweets-data")
+    s3.create_bucket(Bucket="tweets-artifacts")
+    sample = tmp_path_factory.mktemp("data") / "sample.csv"
+    subprocess.run([str(BIN / "sentiment-pipeline"), "sample", "--out", str(sample)], check=True, capture_output=True)
+    s3.upload_file(str(sample), "tweets-data", "incoming/tweets.csv")
+
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="tasks", Description="pipeline tasks", VpcId=vpc)["GroupId"]
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    repository = ecr.create_repository(repositoryName="tweet-sentiment")["repository"]["repositoryUri"]
+    ecs.create_cluster(clusterName=CLUSTER)
+
+    def register(family: str, container: str, image: str, prefix: str, volumes=(), **extra) -> None:
+        ecs.register_task_definition(
+            family=family,
+            volumes=list(volumes),
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="1024",
+            memory="4096",
+            containerDefinitions=[
+                {
+                    "name": container,
+                    "image": image,
+                    "memory": 4096,
+                    "essential": True,
+                    "logConfiguration": {
+                        "logDriver": "awslogs",
+                        "options": {
+                            "awslogs-group": LOG_GROUP,
+                            "awslogs-region": REGION,
+                            "awslogs-stream-prefix": prefix,
+                        },
+                    },
+                    **extra,
+                }
+            ],
+        )
+
+    store_uri = "s3://tweets-artifacts/pipeline"
+    training = training_task_definition(  # terraform/training.tf's definition, with the local training image
+        TRAINING_IMAGE,
+        {
+            "local.data_uri": "s3://tweets-data/incoming/tweets.csv",
+            "local.store_uri": store_uri,
+            "local.region": REGION,
+        },
+    )
+    [container] = training["containerDefinitions"]
+    register(
+        "sentiment-training",
+        "training",
+        TRAINING_IMAGE,
+        "training",
+        volumes=training["volumes"],
+        **{k: container[k] for k in ("user", "readonlyRootFilesystem", "mountPoints", "environment")},
+    )
+    register("sentiment-image-builder", "kaniko", "gcr.io/kaniko-project/executor:v1.23.2", "image-builder")
+    register(
+        "sentiment-inference",
+        "bento",
+        f"{repository}:initial",
+        "inference",
+        portMappings=[{"containerPort": 3000}],
+        environment=[{"name": "BENTOML_PORT", "value": "3000"}],
+    )
+    ecs.create_service(
+        cluster=CLUSTER,
+        serviceName=SERVICE,
+        taskDefinition="sentiment-inference",
+        desiredCount=1,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}},
+    )
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        balancer_port = sock.getsockname()[1]
+    variable = {
+        "region": REGION,
+        "cluster": CLUSTER,
+        "training_task_definition": "sentiment-training",
+        "training_container": "training",
+        "image_builder_task_definition": "sentiment-image-builder",
+        "image_builder_container": "kaniko",
+        "subnets": [subnet],
+        "security_groups": [group],
+        "log_group": LOG_GROUP,
+        "training_log_stream_prefix": "training",
+        "image_builder_log_stream_prefix": "image-builder",
+        "data_uri": "s3://tweets-data/incoming/tweets.csv",
+        "store_uri": store_uri,
+        "bento_repository_url": repository,
+        "inference_cluster": CLUSTER,
+        "inference_service": SERVICE,
+        "inference_task_family": "sentiment-inference",
+        "inference_container": "bento",
+        "endpoint_url": f"http://127.0.0.1:{balancer_port}",
+    }
+    with ServiceAgent(ecs, CLUSTER, SERVICE, balancer_port) as service:
+        yield {"variable": variable, "s3": s3, "ecs": ecs, "logs": logs, "repository": repository, "service": service}
+
+
+@pytest.fixture(scope="module")
+def ecs_env(airflow_env, moto, aws, tmp_path_factory) -> dict[str, str]:
+    """Airflow in ECS mode: the Variable from 'terraform outputs', an AWS connection whose endpoint is moto."""
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": moto["AWS_ENDPOINT_URL"], "region_name": REGION},
+    }
+    return {
+        **airflow_env,
+        **moto,
+        "SENTIMENT_PIPELINE_MODE": "ecs",
+        "SENTIMENT_PIPELINE_POLL_SECONDS": "1",
+        "AIRFLOW_VAR_SENTIMENT_PIPELINE": json.dumps(aws["variable"]),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+    }
+
+
+@pytest.fixture(scope="module")
+def agent(moto):
+    """Fargate: runs the tasks as containers of the training image (built, or found cached, first)."""
+    build_project_images("training")
+    aws = {k: moto[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    with EcsAgent(REGION, aws) as running:
+        yield running
+    remove_test_containers()
+
+
+def _revisions(ecs) -> list[str]:
+    return ecs.list_task_definitions(familyPrefix="sentiment-inference", sort="ASC")["taskDefinitionArns"]
+
+
+def _s3_json(s3, key: str) -> dict:
+    return json.loads(s3.get_object(Bucket="tweets-artifacts", Key=f"pipeline/{key}")["Body"].read())
+
+
+def test_ecs_mode_trains_on_fargate_gates_builds_and_rolls_the_service(ecs_env, aws, agent):
+    s3, ecs = aws["s3"], aws["ecs"]
+    before = _revisions(ecs)
+    launched = len(agent.launches)
+
+    result = dags_test(ecs_env, {**TINY, "min_macro_f1": 0.0})
+
+    assert result.returncode == 0 and result.state == "success", result.output[-8000:] + aws["service"].logs()
+    assert set(result.task_states.values()) == {"success"} and len(result.task_states) == 7
+    run_id = result.run_id
+    train, package, build = agent.launches[launched:]
+    # the training container ran exactly the pipeline CLI with the Airflow run id and the form's parameters
+    assert train.container == "training" and train.command[:8] == [
+        "sentiment-pipeline",
+        "run",
+        "--data",
+        "s3://tweets-data/incoming/tweets.csv",
+        "--store",
+        "s3://tweets-artifacts/pipeline",
+        "--run-id",
+        run_id,
+    ]
+    assert set(train.command[8::2]) == {"-p"}
+    passed = dict(pair.split("=", 1) for pair in train.command[9::2])
+    assert set(passed) == set(FORM_PARAMETERS)  # every form field, defaults included
+    assert {k: passed[k] for k in TINY} == {k: str(v) for k, v in TINY.items()}
+    assert train.environment["AIRFLOW_DAG_RUN_ID"] == run_id and train.exit_code == 0
+    # ... as a container of the training image, run as the task definition says (Terraform's settings)
+    assert train.image == TRAINING_IMAGE
+    options = " ".join(train.run_args)
+    assert "--user 10001:10001" in options and "--read-only " in options and "--tmpfs /tmp:" in options
+    assert package.command == orch.package_command("s3://tweets-artifacts/pipeline", run_id)
+    assert package.image == TRAINING_IMAGE and package.exit_code == 0
+    image = orch.image_uri(aws["repository"], run_id)
+    assert build.container == "kaniko" and build.exit_code == 0
+    assert build.command == orch.kaniko_command(orch.context_uri("s3://tweets-artifacts/pipeline", run_id), image)
+    assert engine_cli("image", "inspect", image, check=False).returncode == 0  # built from the context in S3
+
+    # the run landed in (moto) S3 and the container's output streamed into the Airflow task log
+    assert _s3_json(s3, f"runs/{run_id}/manifest.json")["status"] == "succeeded"
+    assert _s3_json(s3, "latest.json")["run_id"] == run_id
+    assert s3.head_object(Bucket="tweets-artifacts", Key=f"pipeline/runs/{run_id}/bento/context.tar.gz")
+    assert '"baseline_macro_f1"' in result.output  # the CLI's last line, read from CloudWatch by the operator
+    assert f"built {image} (podman" in result.output  # the builder's log, streamed into the task log
+
+    # a new inference task definition revision with the new image, and the service rolled to it
+    after = _revisions(ecs)
+    assert len(after) == len(before) + 1
+    definition = ecs.describe_task_definition(taskDefinition=after[-1])["taskDefinition"]
+    [container] = definition["containerDefinitions"]
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert container["image"] == image and env["SENTIMENT_MODEL_TAG"] == orch.model_tag(run_id)
+    assert env[orch.RUN_ID_ENV] == run_id  # how the next quality gate knows what is deployed
+    assert env["BENTOML_PORT"] == "3000" and container["portMappings"][0]["containerPort"] == 3000  # copied
+    service = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
+    assert service["taskDefinition"] == after[-1]
+    # the new image answered the smoke test as the service's running task, naming the new model
+    started = aws["service"].started[-1]
+    assert started["revision"] == after[-1] and started["image"] == image
+    assert "smoke test passed" in result.output and f"'model': '{orch.model_tag(run_id)}'" in result.output
+
+
+def test_a_failing_training_command_fails_the_run_with_the_containers_last_lines(ecs_env, aws, agent):
+    launched = len(agent.launches)
+    result = dags_test(ecs_env, {**TINY, "data_uri": "s3://tweets-data/incoming/missing.csv"})
+
+    assert result.returncode != 0 and result.state == "failed"
+    assert result.task_states["train"] == "failed"
+    assert result.task_states["quality_gate"] == "upstream_failed"
+    [train] = agent.launches[launched:]
+    assert train.exit_code == 2  # the CLI's "bad input" exit code, passed through the container
+    # the task's exception carries the container's last log lines, read back from CloudWatch
+    message = result.output.split("This task is not in success state - last 20 logs from Cloudwatch:", 1)[1]
+    assert (
+        "error: run " in message and "failed in data: s3://tweets-data/incoming/missing.csv does not exist" in message
+    )
+    assert _s3_json(aws["s3"], f"runs/{result.run_id}/manifest.json")["status"] == "failed"
+
+
+def test_the_gate_compares_with_the_run_the_ecs_service_serves(ecs_env, aws, monkeypatch):
+    """The gate's view of 'deployed' comes from ECS (the service's revision names its run), through EcsHook."""
+    from sentiment_pipeline.deploy import dag_tasks
+
+    for key in ("AIRFLOW_CONN_AWS_DEFAULT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AIRFLOW_HOME"):
+        monkeypatch.setenv(key, ecs_env[key])
+    s3, ecs = aws["s3"], aws["ecs"]
+    for run_id, score in (("champion", 0.80), ("challenger", 0.79), ("better", 0.81)):
+        body = json.dumps({"model": {"macro_f1": score}})
+        s3.put_object(Bucket="tweets-artifacts", Key=f"pipeline/runs/{run_id}/metrics.json", Body=body)
+        manifest = json.dumps({"run_id": run_id, "status": "succeeded"})  # readers trust only succeeded runs
+        s3.put_object(Bucket="tweets-artifacts", Key=f"pipeline/runs/{run_id}/manifest.json", Body=manifest)
+    current = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]["taskDefinition"]
+    definition = ecs.describe_task_definition(taskDefinition=current)["taskDefinition"]
+    revision = orch.task_definition_revision(definition, "bento", "repo:champion", {orch.RUN_ID_ENV: "champion"})
+    arn = ecs.register_task_definition(**revision)["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=arn)
+
+    config = {**aws["variable"], "mode": "ecs"}
+    assert dag_tasks.quality_gate({**config, "run_id": "challenger"}, 0.5, "aws_default") is False
+    assert dag_tasks.quality_gate({**config, "run_id": "better"}, 0.5, "aws_default") is True
+    store = dag_tasks.open_run_store(config["store_uri"], "aws_default")
+    assert dag_tasks.deployed_model(config, store, "aws_default") == {"run_id": "champion", "macro_f1": 0.80}

@@ -1,0 +1,141 @@
+"""The DAG file: parses fast with no AWS and nothing heavy, has the designed tasks, validates its form."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+
+import pytest
+
+from support.airflow_harness import BIN, DAG_ID, ROOT, clean_environ
+
+DEPLOY_TASKS = ("package", "build_image", "deploy", "smoke_test")  # ECS mode, after the gate
+
+PROBE = r"""
+import json, sys
+import airflow.sdk, airflow.providers.amazon.aws.operators.ecs  # the DAG processor has these loaded already
+import botocore.endpoint
+
+def no_network(*args, **kwargs):
+    raise AssertionError("AWS call at parse time")
+
+botocore.endpoint.Endpoint.make_request = no_network
+import socket
+socket.socket.connect = no_network
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+dag = bag.dags.get("sentiment_training")
+gate = dag.get_task("quality_gate") if dag else None
+print(json.dumps({
+    "errors": {k: str(v) for k, v in bag.import_errors.items()},
+    "heavy": [m for m in ("tensorflow", "bentoml", "pandas", "keras", "sklearn") if m in sys.modules],
+    "tasks": {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks} if dag else None,
+    "types": {t.task_id: type(t).__name__ for t in dag.tasks} if dag else None,
+    "schedule": str(dag.schedule) if dag else None,
+    "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks} if dag else None,
+    "gate_skips_all_downstream": getattr(gate, "ignore_downstream_trigger_rules", None),
+}))
+"""
+
+
+def parse(mode: str | None, tmp_path, **extra_env) -> dict:
+    """Load the dags folder in a fresh interpreter with no AWS credentials and sockets disabled."""
+    env = {**clean_environ(), "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", **extra_env}
+    if mode:
+        env["SENTIMENT_PIPELINE_MODE"] = mode
+    result = subprocess.run(
+        [str(BIN / "python"), "-c", PROBE, str(ROOT / "dags")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_ecs_mode_parses_without_aws_or_heavy_imports(tmp_path):
+    info = parse(None, tmp_path)  # ecs is the default mode
+    assert info["errors"] == {}
+    assert info["heavy"] == []  # parse time itself is measured by the DAG processor, not asserted here
+    assert info["tasks"] == {
+        "resolve_config": ["build_image", "deploy", "package", "quality_gate", "smoke_test", "train"],
+        "train": ["quality_gate"],
+        "quality_gate": ["package"],
+        "package": ["build_image"],
+        "build_image": ["deploy"],
+        "deploy": ["smoke_test"],
+        "smoke_test": [],
+    }
+    assert info["types"]["train"] == info["types"]["package"] == info["types"]["build_image"] == "EcsRunTaskOperator"
+    assert info["types"]["quality_gate"] == "_ShortCircuitDecoratedOperator"
+    assert info["schedule"] == "@weekly"
+    # A gate that returns False skips every task after it (not only its direct downstream), and each deploy
+    # task runs only when all before it succeeded: a model below the threshold never reaches the service. The
+    # gate's decision itself is tested in process (test_orchestration.py, test_dag_ecs.py's gate test).
+    assert info["gate_skips_all_downstream"] is True
+    assert {t: info["trigger_rules"][t] for t in DEPLOY_TASKS} == dict.fromkeys(DEPLOY_TASKS, "all_success")
+
+
+def test_local_mode_has_the_same_story_without_ecs(tmp_path):
+    info = parse("local", tmp_path, SENTIMENT_PIPELINE_SCHEDULE="@daily")
+    assert info["errors"] == {} and info["heavy"] == []
+    assert info["tasks"] == {
+        "resolve_config": ["deploy", "package", "quality_gate", "smoke_test", "train"],
+        "train": ["quality_gate"],
+        "quality_gate": ["package"],
+        "package": ["deploy"],
+        "deploy": ["smoke_test"],
+        "smoke_test": [],
+    }
+    assert "EcsRunTaskOperator" not in info["types"].values()
+    assert info["schedule"] == "@daily"
+
+
+def test_an_unknown_mode_is_an_import_error_that_names_it(tmp_path):
+    info = parse("kubernetes", tmp_path)
+    [error] = info["errors"].values()
+    assert "SENTIMENT_PIPELINE_MODE='kubernetes' is not one of ecs, local" in error
+
+
+@pytest.fixture(scope="module")
+def dag(tmp_path_factory, monkeypatch_module):
+    monkeypatch_module.setenv("AIRFLOW_HOME", str(tmp_path_factory.mktemp("af")))
+    monkeypatch_module.setenv("SENTIMENT_PIPELINE_MODE", "ecs")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sentiment_training_dag", ROOT / "dags" / f"{DAG_ID}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def test_the_form_has_typed_defaults_from_the_pipeline(dag):
+    from sentiment_pipeline.params import DEFAULTS
+
+    params = dag.params.validate()
+    assert params["epochs"] == DEFAULTS["epochs"] and params["learning_rate"] == DEFAULTS["learning_rate"]
+    assert params["data_uri"] == "" and params["extra_params"] == [] and 0 < params["min_macro_f1"] < 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"epochs": 0},
+        {"epochs": "three"},
+        {"min_macro_f1": 1.5},
+        {"stemmer": "lancaster"},
+        {"extra_params": ["not a pair"]},
+        {"remove_stop_words": "yes"},
+    ],
+)
+def test_the_form_rejects_bad_values(dag, bad):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = copy.deepcopy(dag.params)
+    with pytest.raises(ParamValidationError):
+        params.update(bad)  # what a trigger's conf does to the form
+        params.validate()

@@ -1,0 +1,167 @@
+"""The DAG's decisions without Airflow: configuration contract, commands, quality gate, task-definition copy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sentiment_pipeline.deploy import orchestration as orch
+from sentiment_pipeline.params import DEFAULTS, FORM_PARAMETERS
+
+CONFIG = {
+    "region": "eu-west-1",
+    "cluster": "c",
+    "training_task_definition": "train",
+    "training_container": "training",
+    "image_builder_task_definition": "kaniko",
+    "image_builder_container": "kaniko",
+    "subnets": ["subnet-1", "subnet-2"],
+    "security_groups": ["sg-1"],
+    "log_group": "/ecs/p",
+    "training_log_stream_prefix": "training",
+    "image_builder_log_stream_prefix": "image-builder",
+    "data_uri": "s3://data/tweets.csv",
+    "store_uri": "s3://artifacts/pipeline",
+    "bento_repository_url": "123.dkr.ecr.eu-west-1.amazonaws.com/tweet-sentiment",
+    "inference_cluster": "c",
+    "inference_service": "svc",
+    "inference_task_family": "inference",
+    "inference_container": "bento",
+    "endpoint_url": "http://alb.example",
+}
+
+
+def test_the_terraform_outputs_json_is_accepted_as_a_string_or_an_object():
+    assert orch.parse_config(json.dumps(CONFIG)) == orch.parse_config(CONFIG) == CONFIG
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (None, "no pipeline configuration: set the Airflow Variable 'sentiment_pipeline'"),
+        ("{not json", "is not valid JSON"),
+        ("[1]", "must be a JSON object"),
+        ({k: v for k, v in CONFIG.items() if k not in {"cluster", "subnets"}}, "lacks cluster, subnets"),
+        ({**CONFIG, "subnets": "subnet-1"}, "subnets must be a non-empty list of strings"),
+        ({**CONFIG, "log_group": ""}, "log_group must be a non-empty string"),
+        ({**CONFIG, "store_uri": "/tmp/store"}, "store_uri must be an s3:// URI in ECS mode"),
+        ({**CONFIG, "endpoint_url": "alb.example"}, "endpoint_url must start with http"),
+        ({**CONFIG, "bento_repository_url": CONFIG["bento_repository_url"] + ":v1"}, "must not carry a tag"),
+    ],
+)
+def test_a_bad_configuration_names_what_is_wrong(raw, message):
+    with pytest.raises(orch.ConfigError, match=message.replace("(", r"\(")):
+        orch.parse_config(raw)
+
+
+def test_mode_defaults_to_ecs_and_rejects_unknown_values():
+    assert orch.pipeline_mode({}) == "ecs"
+    assert orch.pipeline_mode({"SENTIMENT_PIPELINE_MODE": " Local "}) == "local"
+    with pytest.raises(orch.ConfigError, match="not one of ecs, local"):
+        orch.pipeline_mode({"SENTIMENT_PIPELINE_MODE": "k8s"})
+
+
+def test_form_values_become_typed_checked_cli_overrides():
+    form = {**orch.form_defaults(), "epochs": 2, "remove_stop_words": True, "extra_params": ["patience=2"]}
+    args = orch.training_overrides(form)
+    pairs = args[1::2]
+    assert set(args[::2]) == {"-p"} and "epochs=2" in pairs and "remove_stop_words=true" in pairs
+    assert pairs[-1] == "patience=2" and len(pairs) == len(FORM_PARAMETERS) + 1
+    with pytest.raises(orch.ConfigError, match="unknown parameter 'epochz'"):
+        orch.training_overrides({"extra_params": ["epochz=2"]})
+    with pytest.raises(orch.ConfigError, match="dropout must be in"):
+        orch.training_overrides({"extra_params": ["dropout=1.5"]})
+    assert orch.form_defaults()["epochs"] == DEFAULTS["epochs"]
+
+
+def test_commands_follow_the_container_contract():
+    run_id = "scheduled__2026-11-23T00:00:00+00:00"
+    assert orch.run_command("s3://d/x.csv", "s3://a/p", run_id, ["-p", "epochs=1"]) == [
+        "sentiment-pipeline",
+        "run",
+        "--data",
+        "s3://d/x.csv",
+        "--store",
+        "s3://a/p",
+        "--run-id",
+        run_id,
+        "-p",
+        "epochs=1",
+    ]
+    context = orch.context_uri("s3://a/p/", run_id)
+    assert context == f"s3://a/p/runs/{run_id}/bento/context.tar.gz"
+    image = orch.image_uri(CONFIG["bento_repository_url"], run_id)
+    tag = image.rsplit(":", 1)[1]
+    assert image.startswith(CONFIG["bento_repository_url"] + ":") and len(tag) <= 128 and tag[0].isalnum()
+    assert set(tag) <= set("abcdefghijklmnopqrstuvwxyz0123456789_.-")  # a valid image tag for any run id
+    assert orch.kaniko_command(context, image) == [
+        f"--context={context}",
+        "--dockerfile=env/docker/Dockerfile",
+        f"--destination={image}",
+    ]
+    with pytest.raises(ValueError, match="invalid run id"):
+        orch.package_command("s3://a/p", "../escape")
+
+
+@pytest.mark.parametrize(
+    ("score", "deployed", "passed", "reason"),
+    [
+        (0.75, None, True, "nothing deployed yet"),
+        (0.65, None, False, "below the threshold 0.7000"),
+        (0.74, {"run_id": "old", "macro_f1": 0.76}, False, "worse than the deployed run old"),
+        (0.76, {"run_id": "old", "macro_f1": 0.76}, True, ">= deployed 0.7600"),
+    ],
+)
+def test_the_gate_needs_the_threshold_and_no_regression(score, deployed, passed, reason):
+    decision, why = orch.gate_decision({"model": {"macro_f1": score}}, 0.70, deployed)
+    assert decision is passed and reason in why
+
+
+def test_the_gate_refuses_metrics_without_a_score():
+    with pytest.raises(orch.ConfigError, match="no model.macro_f1"):
+        orch.gate_decision({"baseline": {"macro_f1": 0.9}}, 0.5, None)
+
+
+def test_a_task_definition_revision_keeps_everything_but_the_image_and_adds_the_model():
+    current = {
+        "taskDefinitionArn": "arn:...:task-definition/inference:3",
+        "revision": 3,
+        "status": "ACTIVE",
+        "family": "inference",
+        "executionRoleArn": "arn:role/exec",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "1024",
+        "memory": "2048",
+        "volumes": [],
+        "containerDefinitions": [
+            {"name": "sidecar", "image": "otel:1"},
+            {
+                "name": "bento",
+                "image": "repo:old",
+                "portMappings": [{"containerPort": 3000}],
+                "environment": [{"name": "SENTIMENT_MODEL_TAG", "value": "old"}, {"name": "A", "value": "1"}],
+            },
+        ],
+    }
+    new = orch.task_definition_revision(current, "bento", "repo:new", {"SENTIMENT_MODEL_TAG": "tweet_sentiment:new"})
+    assert set(new) == {
+        "family",
+        "executionRoleArn",
+        "networkMode",
+        "requiresCompatibilities",
+        "cpu",
+        "memory",
+        "containerDefinitions",
+    }
+    sidecar, bento = new["containerDefinitions"]
+    assert sidecar == {"name": "sidecar", "image": "otel:1"}
+    assert bento["image"] == "repo:new" and bento["portMappings"] == [{"containerPort": 3000}]
+    assert bento["environment"] == [
+        {"name": "A", "value": "1"},
+        {"name": "SENTIMENT_MODEL_TAG", "value": "tweet_sentiment:new"},
+    ]
+    assert current["containerDefinitions"][1]["image"] == "repo:old"  # the input is not modified
+    with pytest.raises(orch.ConfigError, match="has no container 'api'"):
+        orch.task_definition_revision(current, "api", "repo:new", {})

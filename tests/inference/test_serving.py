@@ -1,0 +1,48 @@
+"""The in-process adaptive batcher, without a server (the request limits are tested over HTTP)."""
+
+import asyncio
+
+from sentiment_pipeline.inference.serving import Prediction, adaptive_batching
+
+
+def fake_model(calls: list[list[str]]):
+    def predict(texts: list[str]) -> list[Prediction]:
+        calls.append(list(texts))
+        return [Prediction(label=t, scores={t: 1.0}, model="fake") for t in texts]
+
+    return predict
+
+
+def test_concurrent_calls_share_model_calls_and_get_their_own_answers_in_order():
+    calls: list[list[str]] = []
+
+    async def main():
+        classify = adaptive_batching(fake_model(calls), max_batch_size=8, max_latency_ms=1000)
+        inputs = [[f"t{i}"] for i in range(20)] + [[f"b{i}" for i in range(13)]]  # 13 > max batch: split
+        return inputs, await asyncio.gather(*(classify(texts) for texts in inputs))
+
+    inputs, results = asyncio.run(main())
+    assert [[p.label for p in result] for result in results] == inputs
+    assert max(len(c) for c in calls) <= 8  # never more than max_batch_size texts per model call
+    assert len(calls) < len(inputs)  # concurrent calls were grouped
+    assert sorted(t for c in calls for t in c) == sorted(t for i in inputs for t in i)  # each text once
+
+
+def test_a_failing_model_call_fails_only_its_requests():
+    """One model call raising fails the requests it carried; other calls, and later ones, still get answers."""
+    calls: list[list[str]] = []
+    answer = fake_model(calls)
+
+    def predict(texts: list[str]) -> list[Prediction]:
+        if "bad" in texts:
+            raise RuntimeError("model broke")
+        return answer(texts)
+
+    async def main():
+        classify = adaptive_batching(predict, max_batch_size=1, max_latency_ms=1000)  # one text per model call
+        together = await asyncio.gather(classify(["bad"]), classify(["good"]), return_exceptions=True)
+        return together, await classify(["later"])
+
+    (failed, served), later = asyncio.run(main())
+    assert isinstance(failed, RuntimeError) and str(failed) == "model broke"
+    assert [p.label for p in served] == ["good"] and [p.label for p in later] == ["later"]

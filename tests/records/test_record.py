@@ -1,0 +1,72 @@
+"""The run-record contract (sentiment_pipeline/record.py, docs/run-record.md) on hand-made records."""
+
+import json
+
+import pytest
+
+from sentiment_pipeline.errors import RunIdError, StoreError
+from sentiment_pipeline.records import record
+from sentiment_pipeline.records.store import LocalStore
+
+
+def _scores(macro_f1: float) -> dict:
+    return {"n": 3, "accuracy": macro_f1, "macro_f1": macro_f1, "macro_recall": macro_f1, "per_class": {}}
+
+
+def _store_with(tmp_path, **statuses: str) -> LocalStore:
+    store = LocalStore(tmp_path)
+    for run_id, status in statuses.items():
+        store.write_bytes(record.run_key(run_id, record.MANIFEST), record.to_json_bytes({"status": status}))
+        store.write_bytes(record.run_key(run_id, record.METRICS), record.to_json_bytes({"model": _scores(0.7)}))
+        store.write_bytes(record.run_key(run_id, "model/labels.json"), b'{"labels": ["a"]}')
+    return store
+
+
+def test_metrics_document_has_the_documented_structure():
+    history = {"members": [{"best_epoch": 2}, {"best_epoch": 1}], "val_macro_f1": 0.76}
+    document = record.metrics_document(
+        _scores(0.75), _scores(0.71), history, split_sizes={"train": 8, "val": 1, "test": 1}, clean_s=1.234, fit_s=9.87
+    )
+    assert set(document) == {"model", "baseline", "lstm_minus_baseline_macro_f1", "training", "data"}
+    assert document["lstm_minus_baseline_macro_f1"] == pytest.approx(0.04)
+    assert document["training"] == {
+        "ensemble_size": 2,
+        "best_epochs": [2, 1],
+        "val_macro_f1": 0.76,
+        "history": history,
+        "clean_s": 1.23,
+        "fit_s": 9.87,
+    }
+    assert document["data"] == {"train": 8, "val": 1, "test": 1}
+    json.dumps(document)  # recordable as-is
+
+
+def test_only_a_succeeded_run_is_read(tmp_path):
+    store = _store_with(tmp_path, good="succeeded", broken="failed", busy="running")
+    assert record.succeeded_manifest(store, "good")["status"] == "succeeded"
+    assert record.read_metrics(store, "good")["model"]["macro_f1"] == 0.7
+    for run_id, status in (("broken", "failed"), ("busy", "running")):
+        with pytest.raises(StoreError, match=f"run {run_id} has status '{status}'"):
+            record.read_metrics(store, run_id)
+        with pytest.raises(StoreError, match=f"run {run_id} has status '{status}'"):
+            record.download_model(store, run_id, tmp_path / "out" / run_id)
+    with pytest.raises(StoreError, match="run missing not found"):
+        record.succeeded_manifest(store, "missing")
+    assert (record.download_model(store, "good", tmp_path / "out" / "good") / "labels.json").is_file()
+
+
+def test_a_manifest_that_is_not_json_or_not_an_object_is_refused(tmp_path):
+    store = LocalStore(tmp_path)
+    store.write_bytes(record.run_key("torn", record.MANIFEST), b'{"status": "succ')
+    store.write_bytes(record.run_key("list", record.MANIFEST), b'["succeeded"]')
+    with pytest.raises(StoreError, match="is not valid JSON"):
+        record.succeeded_manifest(store, "torn")
+    with pytest.raises(StoreError, match="has status None"):
+        record.succeeded_manifest(store, "list")
+
+
+@pytest.mark.parametrize("run_id", ["../up", "a/b", "", ".hidden", "x" * 129])
+def test_run_ids_that_could_escape_the_store_are_refused(run_id):
+    with pytest.raises(RunIdError, match="invalid run id"):
+        record.check_run_id(run_id)
+    assert record.check_run_id("scheduled__2026-11-24T00:00:00+00:00")  # Airflow's run ids pass

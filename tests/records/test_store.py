@@ -1,0 +1,65 @@
+import boto3
+import pytest
+
+from sentiment_pipeline.records.store import LocalStore, S3Store, StoreError, open_store, read_uri
+
+
+def _exercise(store):
+    store.write_bytes("runs/a/x.json", b"{}")
+    store.write_bytes("runs/a/model/m.bin", b"\x00\x01")
+    store.write_bytes("latest.json", b'{"run_id": "a"}')
+    assert store.read_bytes("runs/a/model/m.bin") == b"\x00\x01"
+    assert store.exists("latest.json") and not store.exists("runs/b/x.json")
+    assert store.list("runs/") == ["runs/a/model/m.bin", "runs/a/x.json"]
+    assert "latest.json" in store.list()
+    with pytest.raises(StoreError, match="does not exist"):
+        store.read_bytes("runs/missing.json")
+    with pytest.raises(StoreError, match="invalid store key"):
+        store.write_bytes("../escape", b"")
+
+
+def test_local_store(tmp_path):
+    store = open_store(f"file://{tmp_path}/root")
+    assert isinstance(store, LocalStore)
+    _exercise(store)
+    assert (tmp_path / "root" / "runs" / "a" / "x.json").stat().st_mode & 0o044  # readable by others
+    assert not [p for p in (tmp_path / "root").rglob(".*")]  # no temp files left behind
+
+
+@pytest.mark.slow  # starts a moto server
+def test_s3_store_against_moto_server(aws_env):
+    boto3.client("s3").create_bucket(Bucket="records")
+    store = open_store("s3://records/team/pipeline/")
+    assert isinstance(store, S3Store) and store.uri == "s3://records/team/pipeline"
+    _exercise(store)
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="records")["Contents"]]
+    assert "team/pipeline/latest.json" in keys
+    assert read_uri("s3://records/team/pipeline/latest.json") == b'{"run_id": "a"}'
+    with pytest.raises(StoreError, match="bucket of s3://nope/x does not exist"):
+        open_store("s3://nope").read_bytes("x")
+
+
+def test_missing_credentials_is_a_clear_error(monkeypatch, tmp_path):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # forget credentials cached by earlier tests
+    with pytest.raises(StoreError, match="no AWS credentials"):
+        open_store("s3://bucket/prefix").write_bytes("k", b"v")
+
+
+def test_read_uri_local_and_errors(tmp_path):
+    (tmp_path / "d.csv").write_bytes(b"abc")
+    assert read_uri(str(tmp_path / "d.csv")) == b"abc"
+    assert read_uri(f"file://{tmp_path}/d.csv") == b"abc"
+    with pytest.raises(StoreError, match="does not exist"):
+        read_uri(str(tmp_path / "nope.csv"))
+    with pytest.raises(StoreError, match="is a folder"):
+        read_uri(str(tmp_path))
+    with pytest.raises(StoreError, match="unsupported data URI"):
+        read_uri("ftp://host/file.csv")
+    with pytest.raises(StoreError, match="cannot download"):
+        read_uri("http://127.0.0.1:9/nothing.csv", timeout=2)

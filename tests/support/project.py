@@ -1,0 +1,64 @@
+"""The checkout, its environment and its CLI, as the tests use them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "sentiment_pipeline" / "training" / "notebooks"  # package data: the wheel carries them
+BIN = Path(sys.executable).parent
+# The labelled tweets tests carve their data from: ../shared beside the checkout here; GitHub CI fetches the
+# file from the data bucket and names it in SENTIMENT_PIPELINE_TEST_DATA (.github/workflows/ci.yml).
+SHARED_DATA = Path(
+    os.environ.get("SENTIMENT_PIPELINE_TEST_DATA")
+    or ROOT.parent / "shared" / "data" / "tweet_sentiment_extraction" / "train.csv"
+)
+# A small model that still learns on 480 training tweets in ~20 s (two members, so averaging is exercised).
+FAST = [
+    arg
+    for pair in (
+        "epochs=4",
+        "learning_rate=0.01",
+        "embedding_dim=32",
+        "lstm_units=16",
+        "ngram_dim=16",
+        "char_dim=16",
+        "batch_size=32",
+        "ensemble_size=2",
+        "min_count=1",
+    )
+    for arg in ("-p", pair)
+]
+
+
+def constraint(name: str) -> str:
+    """The version constraints.txt pins ``name`` to (a trailing comment ignored)."""
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.lower().startswith(f"{name.lower()}=="):
+            return line.split("==", 1)[1].split()[0]
+    raise AssertionError(f"{name} is not pinned in constraints.txt")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli(*args: str, env: dict | None = None, check: bool = False, stdin: str | None = None):
+    """Run the installed ``sentiment-pipeline`` command the way a user does."""
+    result = subprocess.run(
+        [str(BIN / "sentiment-pipeline"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+        timeout=600,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}")
+    return result

@@ -1,0 +1,46 @@
+"""Checks shared by every test that talks to a served model (bentoml serve, the bento image, the deployed revision)."""
+
+from __future__ import annotations
+
+import json
+
+from support.project import cli
+
+# Texts a model trained on the synthetic sample (`sentiment-pipeline sample`) labels without doubt.
+CLEAR_EXAMPLES = {
+    "the concert was awesome :)": "positive",
+    "honestly my new job made my day !!": "positive",
+    "the train is the worst, I hate it :(": "negative",
+    "my laptop keeps crashing, I hate it ugh": "negative",
+    "the meeting starts at 5pm": "neutral",
+    "the hotel is next to the station": "neutral",
+}
+
+
+def assert_labels_the_clear_examples(url: str, model_tag: str) -> None:
+    """``/predict`` at ``url`` names the right label and model for each clear example, scores summing to 1."""
+    import httpx
+
+    for text, label in CLEAR_EXAMPLES.items():
+        response = httpx.post(f"{url}/predict", json={"text": text}, timeout=10)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["label"] == label, (text, body)
+        assert body["model"] == model_tag
+        assert set(body["scores"]) == {"negative", "neutral", "positive"}
+        assert abs(sum(body["scores"].values()) - 1) < 1e-3
+
+
+def assert_serves_like_the_cli(url: str, store: str, run_id: str = "latest") -> None:
+    """No train/serve skew: ``/predict_batch`` at ``url`` gives the scores ``sentiment-pipeline predict`` gives
+    (the package's own predictor on the run's files) for the clear examples and a messy tweet."""
+    import httpx
+
+    texts = [*CLEAR_EXAMPLES, "I can`t believe it's not bad @someone http://t.co/x"]
+    predicted = cli("predict", "--store", store, "--run-id", run_id, *texts, check=True).stdout.splitlines()
+    response = httpx.post(f"{url}/predict_batch", json={"texts": texts}, timeout=30)
+    assert response.status_code == 200, response.text
+    for want, got in zip(map(json.loads, predicted), response.json(), strict=True):
+        assert got["label"] == want["label"], (want, got)
+        for label, score in want["scores"].items():
+            assert abs(got["scores"][label] - score) < 1e-4, (want, got)

@@ -1,0 +1,136 @@
+"""The package's folders are the architecture (README "Layout"): each group imports only what its image has.
+
+Checked in a fresh interpreter per module, so one test's imports cannot hide another module's.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support.project import ROOT
+
+PACKAGE = ROOT / "sentiment_pipeline"
+GROUPS = ("inference", "training", "records", "deploy")
+# Heavy or image-specific top-level packages; a group may import only those its image installs and it needs.
+TRAINING_ONLY = {"pandas", "sklearn", "matplotlib", "papermill", "nbconvert"}
+FORBIDDEN = {
+    # The bento: cleaning, tokenizer, the predictor (TensorFlow to serve) and BentoML; nothing that trains.
+    "inference": TRAINING_ONLY | {"airflow", "boto3"},
+    # Read by every image, the Airflow one included: standard library only at import time.
+    "records": TRAINING_ONLY | {"airflow", "tensorflow", "keras", "numpy", "nltk", "bentoml", "boto3", "pydantic"},
+    # Imported by Airflow tasks in an image without the package's dependencies; heavy imports go inside functions.
+    "deploy": TRAINING_ONLY | {"airflow", "tensorflow", "keras", "numpy", "nltk", "bentoml", "boto3", "pydantic"},
+}
+# The groups each may import: inference and records stand alone; deploy reads records (and, through params.py,
+# the cleaning options); training uses inference and records. Nothing imports deploy.
+ALLOWED_GROUPS = {
+    "inference": set(),
+    "records": set(),
+    "deploy": {"records", "inference"},
+    "training": {"inference", "records"},
+}
+
+
+def modules(group: str) -> list[str]:
+    return sorted(
+        f"sentiment_pipeline.{group}.{p.stem}" if p.stem != "__init__" else f"sentiment_pipeline.{group}"
+        for p in (PACKAGE / group).glob("*.py")
+    )
+
+
+def imported_after(module: str, blocked: set[str] = frozenset()) -> set[str]:
+    """sys.modules after importing ``module`` alone in a fresh interpreter where ``blocked`` cannot be imported.
+
+    Blocking, not just looking: TensorFlow and Keras import pandas, scikit-learn and matplotlib when they are
+    installed; with them blocked, the import must still succeed, as it does in an image without them.
+    """
+    block = "".join(f"sys.modules[{name!r}] = None; " for name in sorted(blocked))
+    loaded = "sorted(k for k, v in sys.modules.items() if v)"
+    code = f"import json, sys; {block}import {module}; print(json.dumps({loaded}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("module", [m for g in ("inference", "records", "deploy") for m in modules(g)])
+def test_each_group_imports_only_what_its_image_has(module):
+    group = module.split(".")[1]
+    loaded = imported_after(module, FORBIDDEN[group])
+    heavy = {name for name in loaded if name.split(".")[0] in FORBIDDEN[group]}
+    assert not heavy, f"{module} imports {sorted({n.split('.')[0] for n in heavy})}"
+    others = {n.split(".")[1] for n in loaded if n.startswith("sentiment_pipeline.") and n.count(".") >= 1}
+    crossed = (others & set(GROUPS)) - {group} - ALLOWED_GROUPS[group]
+    assert not crossed, f"{module} imports sentiment_pipeline.{sorted(crossed)}"
+
+
+def test_the_cli_and_parameters_start_without_heavy_imports():
+    """`sentiment-pipeline --help`, the DAG's form and params.py load no TensorFlow, pandas or Airflow."""
+    for module in ("sentiment_pipeline.cli", "sentiment_pipeline.params", "sentiment_pipeline.errors"):
+        heavy = {n.split(".")[0] for n in imported_after(module)} & (FORBIDDEN["deploy"] - {"pydantic"})
+        assert not heavy, f"{module} imports {sorted(heavy)}"
+
+
+def package_imports(path: Path) -> set[Path]:
+    """Files of the package that ``path`` imports anywhere in it (top level or inside functions)."""
+    found: set[Path] = set()
+    here = path.parent
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here.joinpath(*[".."] * (node.level - 1)).resolve()
+                parts = (node.module or "").split(".") if node.module else []
+            elif (node.module or "").startswith("sentiment_pipeline"):
+                base, parts = ROOT, node.module.split(".")
+            else:
+                continue
+            target = base.joinpath(*parts)
+            candidates = [target.with_suffix(".py"), target / "__init__.py"]
+            candidates += [target / f"{alias.name}.py" for alias in node.names]
+            found.update(c for c in candidates if c.is_file())
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("sentiment_pipeline"):
+                    target = ROOT.joinpath(*alias.name.split("."))
+                    found.update(c for c in (target.with_suffix(".py"), target / "__init__.py") if c.is_file())
+    return found
+
+
+def test_the_bento_includes_the_inference_folder_and_the_service_needs_nothing_outside_it():
+    included = yaml.safe_load((ROOT / "bentofile.yaml").read_text())["include"]
+    assert included == ["/service.py", "/sentiment_pipeline/__init__.py", "/sentiment_pipeline/inference/**/*.py"]
+    needed, queue = set(), [ROOT / "service.py"]
+    while queue:
+        for path in package_imports(queue.pop()) - needed:
+            needed.add(path)
+            queue.append(path)
+    bento = {PACKAGE / "__init__.py", *(PACKAGE / "inference").glob("*.py")}
+    outside = sorted(str(p.relative_to(ROOT)) for p in needed - bento)
+    assert not outside, f"service.py needs {outside}, which the bento leaves out"
+    assert PACKAGE / "inference" / "predictor.py" in needed  # the walk does follow the service's imports
+
+
+def test_no_module_is_left_at_the_top_but_the_shared_ones():
+    """Where a newcomer looks: every module is in a group folder except these three, used by all of them."""
+    top = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert top == ["__init__", "cli", "errors", "params"]
+
+
+def test_nothing_imports_deploy_and_training_imports_no_airflow():
+    """Deploy sits on top (it packages what training made); reading the files is enough, no TensorFlow start."""
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent.name == "deploy" or path.name == "cli.py":
+            continue
+        into_deploy = [p for p in package_imports(path) if p.parent.name == "deploy"]
+        assert not into_deploy, f"{path.relative_to(ROOT)} imports {into_deploy}"
+        if path.parent.name == "training":
+            nodes = list(ast.walk(ast.parse(path.read_text())))
+            names = {a.name for n in nodes if isinstance(n, ast.Import) for a in n.names}
+            names |= {n.module or "" for n in nodes if isinstance(n, ast.ImportFrom)}
+            assert not {n for n in names if n.split(".")[0] == "airflow"}, path

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from sentiment_pipeline.inference.cleaning import clean_texts
+from sentiment_pipeline.inference.predictor import Predictor, load_predictor
+from sentiment_pipeline.inference.tokenizer import TweetTokenizer
+from sentiment_pipeline.params import ModelConfig
+from sentiment_pipeline.training.model import build_model, save_model, train_model
+
+TEXTS = ["I love this so much", "worst day ever, not good", "see you at 5 @bob", "goood morning http://x.co"]
+TINY = ModelConfig(embedding_dim=8, lstm_units=4, ngram_dim=4, char_dim=4, ensemble_size=1)
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> TweetTokenizer:
+    return TweetTokenizer(min_count=1, max_len=8).fit(clean_texts(TEXTS))
+
+
+@pytest.mark.parametrize(("ngram_dim", "char_dim", "inputs"), [(4, 4, ["chars", "ngrams", "words"]), (0, 0, ["words"])])
+def test_branches_switch_on_and_off_and_the_predictor_feeds_what_the_model_takes(
+    tokenizer, ngram_dim, char_dim, inputs
+):
+    config = ModelConfig(**{**TINY.to_dict(), "ngram_dim": ngram_dim, "char_dim": char_dim})
+    model = build_model(tokenizer, 3, config)
+    used = {layer.name for layer in model.layers}
+    assert ("char_embedding" in used) == (char_dim > 0) and ("ngram_embedding" in used) == (ngram_dim > 0)
+    predictor = Predictor(model, tokenizer, ["negative", "neutral", "positive"])
+    assert predictor.input_names == inputs
+    probabilities = predictor.predict_proba(TEXTS)
+    assert probabilities.shape == (len(TEXTS), 3)
+    assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert predictor.predict_proba([]).shape == (0, 3)
+
+
+def test_char_branch_needs_a_tokenizer_with_character_ngrams(tokenizer):
+    old = TweetTokenizer(min_count=1, max_len=8, word_index=tokenizer.word_index, ngram_index=tokenizer.ngram_index)
+    with pytest.raises(ValueError, match="character n-grams"):
+        build_model(old, 3, TINY)
+
+
+def test_saved_model_reloads_with_identical_predictions(tokenizer, tmp_path):
+    model = build_model(tokenizer, 3, TINY)
+    labels = ["negative", "neutral", "positive"]
+    save_model(tmp_path, model, tokenizer, labels)
+    reloaded = load_predictor(tmp_path)
+    assert reloaded.labels == labels and reloaded.tokenizer.char_index == tokenizer.char_index
+    expected = Predictor(model, tokenizer, labels).predict_proba(TEXTS)
+    assert np.allclose(reloaded.predict_proba(TEXTS), expected, atol=1e-6)
+
+
+def test_training_feeds_each_architecture_only_the_inputs_it_has(tokenizer):
+    inputs = tokenizer.encode(TEXTS)  # words, ngrams and chars
+    labels = np.array([2, 0, 1, 2], dtype=np.int32)
+    config = ModelConfig(**{**TINY.to_dict(), "ngram_dim": 0, "char_dim": 0, "epochs": 1})
+    model, history = train_model(tokenizer, inputs, labels, inputs, labels, 3, config, verbose=0)
+    assert sorted(model.input) == ["words"] and len(history["members"]) == 1

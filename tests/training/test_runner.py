@@ -1,0 +1,108 @@
+"""Real papermill runs of both notebooks on small data, through the installed CLI."""
+
+import hashlib
+import json
+
+import nbformat
+import pytest
+
+from support.project import FAST, cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_writes_the_complete_record(finished_run, labelled_csv):
+    store, run_id = finished_run
+    run = store / "runs" / run_id
+    for name in (
+        "params.json",
+        "metrics.json",
+        "manifest.json",
+        "notebooks/preprocess.ipynb",
+        "notebooks/train.ipynb",
+        "reports/preprocess.html",
+        "reports/train.html",
+        "model/model.keras",
+        "model/tokenizer.json",
+        "model/labels.json",
+        "data/train.csv",
+        "data/val.csv",
+        "data/test.csv",
+    ):
+        assert (run / name).is_file(), name
+
+    params = json.loads((run / "params.json").read_text())
+    assert params["data"]["sha256"] == hashlib.sha256(labelled_csv.read_bytes()).hexdigest()
+    assert (
+        params["params"]["epochs"] == 4
+        and params["params"]["ensemble_size"] == 2
+        and params["params"]["seed"] == 42
+        and "learning_rate" in params["params"]
+    )
+
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded" and manifest["error"] is None
+    assert manifest["versions"]["papermill"] and manifest["versions"]["keras"]
+    assert {"preprocess_s", "train_s"} <= manifest["timings"].keys()
+    listed = {f["path"]: f["sha256"] for f in manifest["files"]}
+    assert "manifest.json" not in listed and len(listed) >= 12
+    for path, digest in listed.items():  # every recorded hash matches the stored bytes
+        assert hashlib.sha256((run / path).read_bytes()).hexdigest() == digest, path
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    for model in ("model", "baseline"):
+        assert {"accuracy", "macro_f1", "macro_recall", "per_class", "confusion_matrix"} <= metrics[model].keys()
+        assert metrics[model]["n"] == 60
+        assert sum(map(sum, metrics[model]["confusion_matrix"]["rows_true_cols_pred"])) == 60
+    assert metrics["model"]["macro_f1"] > 0.45  # learned something from 480 real tweets (chance is ~0.33)
+
+    assert json.loads((store / "latest.json").read_text())["run_id"] == run_id
+    tokenizer = json.loads((run / "model" / "tokenizer.json").read_text())
+    assert tokenizer["format"] == "sentiment-pipeline/tokenizer" and tokenizer["cleaning"]["stemmer"] == "none"
+
+
+def test_executed_notebooks_and_html_reports_are_readable(finished_run):
+    store, run_id = finished_run
+    notebook = nbformat.read(store / "runs" / run_id / "notebooks" / "train.ipynb", as_version=4)
+    injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "epochs = 4" in injected[0].source
+    html = (store / "runs" / run_id / "reports" / "train.html").read_text()
+    assert html.count("data:image/png;base64") >= 3  # curves + confusion matrices, embedded
+    assert "TF-IDF baseline" in html and "Most confident mistakes" in html
+    assert "Examples per class" in (store / "runs" / run_id / "reports" / "preprocess.html").read_text()
+
+
+def test_predict_and_evaluate_use_the_recorded_model(finished_run, labelled_csv):
+    store, run_id = finished_run
+    result = cli("predict", "--store", str(store), "I love this so much", "worst day ever", check=True)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["text"] for line in lines] == ["I love this so much", "worst day ever"]
+    for line in lines:
+        assert line["run_id"] == run_id and line["label"] in line["scores"]
+        assert abs(sum(line["scores"].values()) - 1) < 1e-3
+
+    evaluated = json.loads(
+        cli("evaluate", "--store", str(store), "--run-id", run_id, "--data", str(labelled_csv), check=True).stdout
+    )
+    assert evaluated["n"] == 600 and evaluated["run_id"] == run_id
+    assert 0.45 < evaluated["macro_f1"] <= 1 and {"accuracy", "macro_recall", "per_class"} <= evaluated.keys()
+
+
+def test_same_data_and_parameters_reproduce_split_and_metrics(finished_run, labelled_csv, tmp_path):
+    store, run_id = finished_run
+    again = json.loads(cli("run", "--data", str(labelled_csv), "--store", str(tmp_path), *FAST, check=True).stdout)
+    first_run, second_run = store / "runs" / run_id, tmp_path / "runs" / again["run_id"]
+    for split in ("train.csv", "val.csv", "test.csv"):
+        assert (first_run / "data" / split).read_bytes() == (second_run / "data" / split).read_bytes()
+    first = json.loads((first_run / "metrics.json").read_text())
+    second = json.loads((second_run / "metrics.json").read_text())
+    assert abs(first["model"]["macro_f1"] - second["model"]["macro_f1"]) <= 0.02
+    assert first["baseline"] == second["baseline"]
+
+
+def test_a_succeeded_run_id_is_never_overwritten(finished_run, labelled_csv):
+    store, run_id = finished_run
+    before = (store / "runs" / run_id / "manifest.json").read_bytes()
+    result = cli("run", "--data", str(labelled_csv), "--store", str(store), "--run-id", run_id, *FAST)
+    assert result.returncode == 2 and "already succeeded" in result.stderr
+    assert (store / "runs" / run_id / "manifest.json").read_bytes() == before

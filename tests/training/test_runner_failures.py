@@ -1,0 +1,106 @@
+"""Bad input gets a clear one-line error; a failed run keeps its record and never moves latest.json."""
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from support.project import FAST, NOTEBOOKS, cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def store_with_good_run(finished_run, tmp_path) -> tuple[Path, str]:
+    """A private copy of a store holding one succeeded run, so failures here disturb no other test."""
+    source, run_id = finished_run
+    shutil.copytree(source, tmp_path / "store")
+    return tmp_path / "store", run_id
+
+
+def _latest(store: Path) -> bytes | None:
+    path = store / "latest.json"
+    return path.read_bytes() if path.exists() else None
+
+
+# One bad dataset through the CLI: the path (exit 2, one error line, a failed manifest at the data step, latest.json
+# untouched) is the same for every DatasetError, whose messages test_data.py checks in process.
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"text,sentiment\nhi,positive\n", "missing column(s) label_text (found: text, sentiment)")],
+    ids=["missing-column"],
+)
+def test_bad_dataset_fails_before_training(store_with_good_run, tmp_path, content, message):
+    store, good_run = store_with_good_run
+    latest = _latest(store)
+    data = tmp_path / "bad.csv"
+    data.write_bytes(content)
+    result = cli("run", "--data", str(data), "--store", str(store), *FAST)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert _latest(store) == latest  # the last good model stays the served one
+    failed = [json.loads(p.read_text()) for p in store.glob("runs/*/manifest.json")]
+    failed = [m for m in failed if m["status"] == "failed" and message in (m["error"] or "")]
+    assert failed and failed[-1]["failed_step"] == "data"
+    assert not (store / "runs" / failed[-1]["run_id"] / "notebooks").exists()  # nothing was trained
+
+
+def test_missing_data_file_and_bad_parameter_are_usage_errors(tmp_path):
+    result = cli("run", "--data", str(tmp_path / "nope.csv"), "--store", str(tmp_path / "store"))
+    assert result.returncode == 2 and "nope.csv does not exist" in result.stderr
+    result = cli("run", "--data", str(tmp_path / "x.csv"), "--store", str(tmp_path / "store"), "-p", "epoch=1")
+    assert result.returncode == 2 and "unknown parameter 'epoch'" in result.stderr
+    assert not (tmp_path / "store" / "runs").exists() or not any((tmp_path / "store" / "runs").glob("*/params.json"))
+
+
+def test_failing_notebook_cell_keeps_the_executed_notebook_and_a_failed_manifest(
+    store_with_good_run, labelled_csv, tmp_path
+):
+    store, good_run = store_with_good_run
+    latest = _latest(store)
+    broken = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, broken)
+    notebook = nbformat.read(broken / "train.ipynb", as_version=4)
+    notebook.cells.insert(5, nbformat.v4.new_code_cell("raise RuntimeError('boom: simulated failure')"))
+    nbformat.write(notebook, broken / "train.ipynb")
+
+    result = cli(
+        "run",
+        "--data",
+        str(labelled_csv),
+        "--store",
+        str(store),
+        "--run-id",
+        "broken-run",
+        *FAST,
+        env={"SENTIMENT_PIPELINE_NOTEBOOKS": str(broken)},
+    )
+    assert result.returncode == 1
+    assert "run broken-run failed in train: cell" in result.stderr and "boom: simulated failure" in result.stderr
+
+    run = store / "runs" / "broken-run"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["failed_step"] == "train"
+    assert "RuntimeError: boom: simulated failure" in manifest["error"]
+    executed = nbformat.read(run / "notebooks" / "train.ipynb", as_version=4)
+    errors = [
+        o
+        for c in executed.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
+    assert errors and errors[0]["evalue"] == "boom: simulated failure"
+    assert "boom: simulated failure" in (run / "reports" / "train.html").read_text()
+    assert (run / "reports" / "preprocess.html").is_file()
+    assert not (run / "model").exists() and not (run / "metrics.json").exists()
+    assert _latest(store) == latest and json.loads(latest)["run_id"] == good_run
+
+    # A retry of the same run id (what an Airflow retry does) may replace a failed record.
+    retry = cli("run", "--data", str(labelled_csv), "--store", str(store), "--run-id", "broken-run", *FAST)
+    assert retry.returncode == 0, retry.stderr
+    assert json.loads((run / "manifest.json").read_text())["status"] == "succeeded"
+    assert json.loads(_latest(store))["run_id"] == "broken-run"
