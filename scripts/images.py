@@ -46,7 +46,7 @@ DOCKERFILES = {
     "training": ROOT / "containers" / "training" / "Dockerfile",
     "airflow": ROOT / "containers" / "airflow" / "Dockerfile",
 }
-BENTO_DOCKERFILE = "env/docker/Dockerfile"  # inside the build context (orchestration.DOCKERFILE)
+BENTO_DOCKERFILE = "env/docker/Dockerfile"  # inside the build context (sentiment_pipeline.deploy.packaging.DOCKERFILE)
 
 # The Python base made from Debian's packages (bookworm: Python 3.11.2).
 LOCAL_BASE = "localhost/sentiment-python:3.11-bookworm"

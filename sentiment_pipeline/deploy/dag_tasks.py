@@ -24,6 +24,7 @@ from typing import Any
 from ..records.record import read_json, read_metrics, to_json_bytes
 from ..records.store import S3Store, Store, StoreError, open_store
 from . import orchestration as orch
+from .packaging import local_executable
 
 log = logging.getLogger(__name__)
 SMOKE_TEXT = "I love this, what a great day!"
@@ -91,9 +92,9 @@ def _local_config(form: Mapping[str, Any], run_id: str, overrides: list[str], pr
         None, "SENTIMENT_PIPELINE_STORE", configured.get("store_uri") or str(project_dir / "artifacts"), ""
     )
     if data == str(sample) and not sample.exists():  # `airflow dags test` with nothing configured
-        orch.run_streamed([orch.local_executable("sentiment-pipeline"), "sample", "--out", str(sample)])
+        orch.run_streamed([local_executable("sentiment-pipeline"), "sample", "--out", str(sample)])
     command = orch.run_command(data, store, run_id, overrides)
-    exe = orch.local_executable("sentiment-pipeline")
+    exe = local_executable("sentiment-pipeline")
     return {
         "mode": "local",
         "run_id": run_id,
@@ -258,7 +259,7 @@ def smoke_test(config: Mapping[str, Any]) -> dict[str, Any]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [
-        orch.local_executable("bentoml"),
+        local_executable("bentoml"),
         "serve",
         config["bento_tag"],
         "--host",
