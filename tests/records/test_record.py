@@ -1,4 +1,4 @@
-"""The run-record contract (sentiment_pipeline/record.py, docs/run-record.md) on hand-made records."""
+"""The run-record contract (sentiment_pipeline/records/record.py, docs/run-record.md) on hand-made records."""
 
 import json
 
