@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import BadInput, DatasetError, StoreError, UsageError
+from .training.sample import ROWS_PER_LABEL
 
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -196,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="write the small synthetic dataset the default run uses")
     sample.add_argument("--out", default="data/sample.csv")
-    sample.add_argument("--rows-per-label", type=int, default=100)
+    sample.add_argument("--rows-per-label", type=int, default=ROWS_PER_LABEL)
     sample.add_argument("--seed", type=int, default=7)
     sample.set_defaults(func=cmd_sample)
     return parser

@@ -8,6 +8,7 @@ Descriptor 2 points at /dev/null only for the import; a failing import still rai
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -35,5 +36,9 @@ def _native_stderr_silenced() -> Iterator[None]:
 with _native_stderr_silenced():
     import keras
     import tensorflow as tf
+
+# Each ensemble member gets its own Keras predict function, which TensorFlow's retracing counter (shared by all
+# functions) reports as "excessive retracing" from the third member on: expected here, and noise in a report.
+logging.getLogger("tensorflow").addFilter(lambda record: "triggered tf.function retracing" not in record.getMessage())
 
 __all__ = ["keras", "tf"]

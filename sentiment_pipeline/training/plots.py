@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from .data import LABEL_COLUMN, LABELS, TEXT_COLUMN
 
@@ -50,11 +51,11 @@ def training_curves(history: dict) -> plt.Figure:
         right.plot(member["best_epoch"], member["val_macro_f1"][member["best_epoch"] - 1], "k*", markersize=12)
     right.axhline(history["val_macro_f1"], color="black", linestyle=":", label="averaged model")
     left.set_title("Loss")
-    left.set_xlabel("epoch")
-    left.legend(fontsize="small")
     right.set_title("Validation macro-F1 (star: kept epoch)")
-    right.set_xlabel("epoch")
-    right.legend(fontsize="small")
+    for axis in (left, right):
+        axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are counted, never 1.5
+        axis.legend(fontsize="small")
     fig.tight_layout()
     return fig
 
