@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support.project import BIN, FAST, ROOT, SHARED_DATA, cli, free_port
+from support.project import BIN, FAST, ROOT, SAMPLE_RUN_ID, SHARED_DATA, cli, free_port
 
 # ---- tests write only into temporary folders ------------------------------------------------------------------------
 _CACHES = ("__pycache__", ".pytest_cache", ".ruff_cache")
@@ -74,6 +74,18 @@ def finished_run(tmp_path_factory, labelled_csv) -> tuple[Path, str]:
     store = tmp_path_factory.mktemp("store")
     result = cli("run", "--data", str(labelled_csv), "--store", str(store), "--run-id", "first-run", *FAST, check=True)
     return store, json.loads(result.stdout)["run_id"]
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> Path:
+    """One run on the synthetic sample (`sentiment-pipeline sample`) with the FAST model, shared by the serving
+    tests (bentoml serve and the bento image): a store holding the succeeded run SAMPLE_RUN_ID. Read it only;
+    copy it before writing (packaging adds the build context)."""
+    home = tmp_path_factory.mktemp("sample-run")
+    data, store = home / "sample.csv", home / "runs"
+    cli("sample", "--out", str(data), check=True)
+    cli("run", "--data", str(data), "--store", str(store), "--run-id", SAMPLE_RUN_ID, *FAST, check=True)
+    return store
 
 
 @pytest.fixture(scope="session")

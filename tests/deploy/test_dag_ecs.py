@@ -10,6 +10,7 @@ task definition, so the smoke test passes only if the roll-out did and the new i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import subprocess
@@ -19,13 +20,16 @@ import pytest
 
 from sentiment_pipeline.deploy import orchestration as orch
 from sentiment_pipeline.params import FORM_PARAMETERS
-from support.airflow_harness import (
-    BIN,
-    TINY,
-    dags_test,
+from support.airflow_harness import dags_test
+from support.containers import (
+    build_project_images,
+    engine_cli,
+    image_config,
+    remove_test_containers,
+    training_task_definition,
 )
-from support.containers import build_project_images, engine_cli, remove_test_containers, training_task_definition
 from support.ecs_agent import EcsAgent, ServiceAgent
+from support.project import BIN, TINY
 
 pytestmark = pytest.mark.slow
 
@@ -251,8 +255,16 @@ def test_ecs_mode_trains_on_fargate_gates_builds_and_rolls_the_service(ecs_env, 
     assert build.command == orch.kaniko_command(orch.context_uri("s3://tweets-artifacts/pipeline", run_id), image)
     assert engine_cli("image", "inspect", image, check=False).returncode == 0  # built from the context in S3
 
-    # the run landed in (moto) S3 and the container's output streamed into the Airflow task log
-    assert _s3_json(s3, f"runs/{run_id}/manifest.json")["status"] == "succeeded"
+    # the run landed in (moto) S3, complete, and the container's output streamed into the Airflow task log
+    manifest = _s3_json(s3, f"runs/{run_id}/manifest.json")
+    assert manifest["status"] == "succeeded"
+    names = {f["path"] for f in manifest["files"]}
+    assert {"notebooks/train.ipynb", "reports/train.html", "model/model.keras", "metrics.json"} <= names
+    for entry in manifest["files"]:  # every file the manifest lists is in S3, byte for byte
+        body = s3.get_object(Bucket="tweets-artifacts", Key=f"pipeline/runs/{run_id}/{entry['path']}")["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["path"]
+    assert manifest["git"]["commit"] == image_config(TRAINING_IMAGE)["Labels"]["org.opencontainers.image.revision"]
+    assert _s3_json(s3, f"runs/{run_id}/params.json")["data"]["uri"] == "s3://tweets-data/incoming/tweets.csv"
     assert _s3_json(s3, "latest.json")["run_id"] == run_id
     assert s3.head_object(Bucket="tweets-artifacts", Key=f"pipeline/runs/{run_id}/bento/context.tar.gz")
     assert '"baseline_macro_f1"' in result.output  # the CLI's last line, read from CloudWatch by the operator
@@ -284,6 +296,9 @@ def test_a_failing_training_command_fails_the_run_with_the_containers_last_lines
     assert result.task_states["quality_gate"] == "upstream_failed"
     [train] = agent.launches[launched:]
     assert train.exit_code == 2  # the CLI's "bad input" exit code, passed through the container
+    # bad input is one `error:` line in the container's log, never a traceback
+    assert len([line for line in train.output if line.startswith("error:")]) == 1, train.output[-20:]
+    assert not any("Traceback" in line for line in train.output)
     # the task's exception carries the container's last log lines, read back from CloudWatch
     message = result.output.split("This task is not in success state - last 20 logs from Cloudwatch:", 1)[1]
     assert (

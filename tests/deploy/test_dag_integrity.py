@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from support.airflow_harness import BIN, DAG_ID, ROOT, clean_environ
+from support.airflow_harness import DAG_ID, clean_environ
+from support.project import BIN, ROOT
 
 DEPLOY_TASKS = ("package", "build_image", "deploy", "smoke_test")  # ECS mode, after the gate
 

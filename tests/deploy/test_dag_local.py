@@ -8,11 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from support.airflow_harness import (
-    BIN,
-    TINY,
-    dags_test,
-)
+from support.airflow_harness import dags_test
+from support.project import BIN, TINY
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +18,7 @@ TASKS = ("resolve_config", "train", "quality_gate", "package", "deploy", "smoke_
 
 @pytest.fixture(scope="module")
 def sample_csv(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "sample.csv"  # 300 synthetic tweets, 100 per label
+    out = tmp_path_factory.mktemp("data") / "sample.csv"  # the synthetic sample
     subprocess.run([str(BIN / "sentiment-pipeline"), "sample", "--out", str(out)], check=True, capture_output=True)
     return out
 

@@ -4,6 +4,7 @@ loopback and called over HTTP."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tarfile
 import time
@@ -13,22 +14,21 @@ import httpx
 import pytest
 
 from support.containers import LABEL, build_bento_image, engine_cli, image_config, remove_test_containers, wait_http
-from support.project import BIN, FAST, ROOT, cli, free_port
+from support.project import BIN, ROOT, SAMPLE_RUN_ID, cli, free_port
 from support.serving import assert_labels_the_clear_examples, assert_serves_like_the_cli
 from support.terraform import tool
 
 pytestmark = pytest.mark.slow
 
-RUN_ID = "image-serve"
+RUN_ID = SAMPLE_RUN_ID
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory) -> dict:
-    """A run on the synthetic sample (clear-cut classes), packaged into a Kaniko build context."""
+def packaged(tmp_path_factory, sample_run) -> dict:
+    """The shared run on the synthetic sample, packaged into a Kaniko build context (in a copy of its store)."""
     home = tmp_path_factory.mktemp("bento-image")
-    data, store = home / "sample.csv", home / "runs"
-    cli("sample", "--out", str(data), check=True)
-    cli("run", "--data", str(data), "--store", str(store), "--run-id", RUN_ID, *FAST, check=True)
+    store = home / "runs"
+    shutil.copytree(sample_run, store)
     env = {"BENTOML_HOME": str(home / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
     out = cli("package", "--store", str(store), "--run-id", RUN_ID, "--project-dir", str(ROOT), env=env, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])

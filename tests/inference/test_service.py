@@ -10,23 +10,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.project import BIN, FAST, ROOT, cli, free_port
+from support.project import BIN, ROOT, SAMPLE_RUN_ID, cli, free_port
 from support.serving import CLEAR_EXAMPLES, assert_labels_the_clear_examples, assert_serves_like_the_cli
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def bento_home(tmp_path_factory) -> dict:
-    """A model trained on the project's synthetic sample (clear-cut classes), registered in a private store."""
-    home = tmp_path_factory.mktemp("bentoml")
-    data, store = home / "sample.csv", home / "runs"
-    cli("sample", "--out", str(data), check=True)
-    cli("run", "--data", str(data), "--store", str(store), "--run-id", "serve-run", *FAST, check=True)
+def bento_home(tmp_path_factory, sample_run) -> dict:
+    """The model of the shared run on the synthetic sample, registered in a private BentoML store."""
+    home, store = tmp_path_factory.mktemp("bentoml"), sample_run
     env = {"BENTOML_HOME": str(home / "home"), "BENTOML_DO_NOT_TRACK": "true"}
     registered = json.loads(cli("register", "--store", str(store), env=env, check=True).stdout)
-    assert registered == {"tag": "tweet_sentiment:serve-run", "run_id": "serve-run", "created": True}
-    again = json.loads(cli("register", "--store", str(store), "--run-id", "serve-run", env=env, check=True).stdout)
+    assert registered == {"tag": f"tweet_sentiment:{SAMPLE_RUN_ID}", "run_id": SAMPLE_RUN_ID, "created": True}
+    again = json.loads(cli("register", "--store", str(store), "--run-id", SAMPLE_RUN_ID, env=env, check=True).stdout)
     assert again["created"] is False
     return {**env, "store": str(store)}
 
@@ -37,7 +34,7 @@ def server(bento_home):
     env = {
         **os.environ,
         **{k: v for k, v in bento_home.items() if k != "store"},
-        "SENTIMENT_MODEL_TAG": "tweet_sentiment:serve-run",
+        "SENTIMENT_MODEL_TAG": f"tweet_sentiment:{SAMPLE_RUN_ID}",
     }
     log = open(Path(bento_home["BENTOML_HOME"]) / "serve.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
@@ -67,7 +64,7 @@ def server(bento_home):
 
 
 def test_clear_examples_get_the_right_label(server):
-    assert_labels_the_clear_examples(server, "tweet_sentiment:serve-run")
+    assert_labels_the_clear_examples(server, f"tweet_sentiment:{SAMPLE_RUN_ID}")
 
 
 def test_service_scores_equal_the_training_code_scores(server, bento_home):
@@ -189,7 +186,7 @@ def test_bentoml_build_packages_service_code_model_and_pinned_requirements(bento
     env = {
         **os.environ,
         **{k: v for k, v in bento_home.items() if k != "store"},
-        "SENTIMENT_MODEL_TAG": "tweet_sentiment:serve-run",
+        "SENTIMENT_MODEL_TAG": f"tweet_sentiment:{SAMPLE_RUN_ID}",
     }
     built = subprocess.run(
         [str(BIN / "bentoml"), "build", "-o", "tag"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
@@ -199,7 +196,7 @@ def test_bentoml_build_packages_service_code_model_and_pinned_requirements(bento
     name, version = tag.split(":")
     bento = Path(bento_home["BENTOML_HOME"]) / "bentos" / name / version
     info = (bento / "bento.yaml").read_text()
-    assert "tweet_sentiment:serve-run" in info and "TweetSentiment" in info
+    assert f"tweet_sentiment:{SAMPLE_RUN_ID}" in info and "TweetSentiment" in info
     packaged = sorted(str(f.relative_to(bento / "src")) for f in (bento / "src").rglob("*.py"))
     inference = ROOT / "sentiment_pipeline" / "inference"
     # The inference folder and nothing else: no training code, and no service.py from .venv/.tools (anchored).

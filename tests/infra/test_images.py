@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from sentiment_pipeline.training.notebook_execution import PIPELINE_NOTEBOOKS
-from support.project import constraint
-from support.terraform import ROOT, run
+from support.project import ROOT, constraint
+from support.terraform import run
 
 CONTAINERS = ROOT / "containers"
 

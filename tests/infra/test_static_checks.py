@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from support.terraform import ROOT, TERRAFORM_DIR, VENV_BIN, run, terraform_bin, terraform_workdir, tool
+from support.project import BIN, ROOT
+from support.terraform import TERRAFORM_DIR, run, terraform_bin, terraform_workdir, tool
 
 DOCKERFILES = sorted((ROOT / "containers").glob("*/Dockerfile"))
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -78,7 +79,7 @@ def test_the_dockerfiles_are_found():
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
 def test_hadolint(dockerfile):
-    result = run([str(VENV_BIN / "hadolint"), "--failure-threshold", "info", str(dockerfile)], check=False)
+    result = run([str(BIN / "hadolint"), "--failure-threshold", "info", str(dockerfile)], check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

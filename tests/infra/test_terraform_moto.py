@@ -9,30 +9,14 @@ What moto lacks is switched off by variables whose defaults are the real-AWS set
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from support.terraform import ROOT, VENV_BIN, run, terraform_bin, terraform_workdir
+from support.project import ROOT
+from support.terraform import REGION, run
 
-REGION = "us-east-1"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
-ENDPOINTS = [
-    "applicationautoscaling", "ec2", "ecr", "ecs", "elbv2", "iam", "kms", "logs", "rds", "s3", "secretsmanager", "sts",
-]  # fmt: skip
-MOTO_VARS = {
-    "region": REGION,
-    "image_tag": "test",
-    "autoscaling_enabled": False,  # moto lacks Application Auto Scaling's tag API
-    "db_performance_insights": False,  # moto does not keep the setting (endless diff)
-    "deletion_protection": False,  # so destroy can run
-    "force_destroy": True,
-}
 # What a re-plan right after apply may still want because moto does not keep or return it; anything else
 # fails the test. (resource type -> attributes)
 MOTO_PLAN_DRIFT = {
@@ -67,64 +51,6 @@ STAR_ALLOWED = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint(tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **CREDENTIALS, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError(f"moto server did not start: {log.read_text()[-2000:]}")
-        yield endpoint
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def write_moto_override(work: Path, endpoint: str) -> None:
-    endpoints = "\n".join(f'    {name} = "{endpoint}"' for name in ENDPOINTS)
-    (work / "zz_moto_test_override.tf").write_text(
-        f"""# test-only: local state, every endpoint on the moto server
-terraform {{
-  backend "local" {{}}
-}}
-
-provider "aws" {{
-  access_key                  = "testing"
-  secret_key                  = "testing"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_requesting_account_id  = false
-  s3_use_path_style           = true
-  max_retries                 = 2
-  endpoints {{
-{endpoints}
-  }}
-}}
-"""
-    )
-    (work / "moto.auto.tfvars.json").write_text(json.dumps(MOTO_VARS))
-
-
 def boto(service: str, endpoint: str):
     import boto3
 
@@ -144,22 +70,11 @@ def as_list(value) -> list:
 
 
 @pytest.mark.slow
-def test_apply_replan_destroy_against_moto(tmp_path, moto_endpoint):
-    terraform = terraform_bin()
-    work, env = terraform_workdir(tmp_path)
-    env = {**env, **CREDENTIALS}
-    write_moto_override(work, moto_endpoint)
-    timings = {}
-
-    def tf(*args: str, timeout: int = 400, check: bool = True):
-        started = time.monotonic()
-        result = run([terraform, *args, "-no-color"], cwd=work, env=env, timeout=timeout, check=check)
-        timings[args[0]] = round(time.monotonic() - started, 1)
-        return result
-
-    tf("init")
+def test_apply_replan_destroy_against_moto(moto_stack, tmp_path):
+    work, env, moto_endpoint = moto_stack.work, moto_stack.env, moto_stack.endpoint
+    tf = moto_stack.tf
     try:
-        tf("apply", "-auto-approve")
+        moto_stack.wait_applied()  # init + apply, started in the background when the session began (conftest.py)
         outputs = {k: v["value"] for k, v in json.loads(tf("output", "-json").stdout).items()}
         check_outputs(outputs)
         check_state(json.loads(tf("show", "-json").stdout))
@@ -184,7 +99,7 @@ def test_apply_replan_destroy_against_moto(tmp_path, moto_endpoint):
         tf("destroy", "-auto-approve", timeout=400)
     state = tf("state", "list", check=False)
     assert state.stdout.strip() == "", f"resources left after destroy:\n{state.stdout}"
-    print(f"terraform timings (s): {timings}")
+    print(f"terraform timings (s): {moto_stack.timings}")
 
 
 def unexpected_changes(plan: dict) -> list[str]:

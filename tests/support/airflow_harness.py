@@ -1,5 +1,5 @@
 """Helpers for the DAG tests: an isolated Airflow (own AIRFLOW_HOME, sqlite, no examples, dags folder = the
-repo's dags/) driven as a command, and the tiny training parameters."""
+repo's dags/) driven as a command."""
 
 from __future__ import annotations
 
@@ -8,24 +8,12 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from support.project import BIN, ROOT
+
 DAG_ID = "sentiment_training"
-# The smallest model that still trains: one member, one epoch, tiny layers (~20 s on 300 tweets).
-TINY = {
-    "epochs": 1,
-    "ensemble_size": 1,
-    "embedding_dim": 16,
-    "lstm_units": 8,
-    "ngram_dim": 8,
-    "char_dim": 8,
-    "min_count": 1,
-    "batch_size": 32,
-}
 # What an engineer's shell may carry that would change what the DAG does.
 _SCRUB = ("SENTIMENT_PIPELINE_", "AIRFLOW", "AWS_", "BENTOML_")
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from support.project import ROOT
+
 TRAINING_TF = ROOT / "terraform" / "training.tf"
 LABEL = "sentiment-pipeline-test=1"  # every container a test starts carries it, so teardown can remove strays
 

@@ -18,21 +18,38 @@ SHARED_DATA = Path(
     or ROOT.parent / "shared" / "data" / "tweet_sentiment_extraction" / "train.csv"
 )
 # A small model that still learns on 480 training tweets in ~20 s (two members, so averaging is exercised).
-FAST = [
-    arg
-    for pair in (
-        "epochs=4",
-        "learning_rate=0.01",
-        "embedding_dim=32",
-        "lstm_units=16",
-        "ngram_dim=16",
-        "char_dim=16",
-        "batch_size=32",
-        "ensemble_size=2",
-        "min_count=1",
-    )
-    for arg in ("-p", pair)
-]
+FAST_PARAMS = {
+    "epochs": 4,
+    "learning_rate": 0.01,
+    "embedding_dim": 32,
+    "lstm_units": 16,
+    "ngram_dim": 16,
+    "char_dim": 16,
+    "batch_size": 32,
+    "ensemble_size": 2,
+    "min_count": 1,
+}
+# The smallest model that still trains (one member, one epoch): for tests that need a run, not a good model.
+TINY = {
+    "epochs": 1,
+    "ensemble_size": 1,
+    "embedding_dim": 16,
+    "lstm_units": 8,
+    "ngram_dim": 8,
+    "char_dim": 8,
+    "min_count": 1,
+    "batch_size": 32,
+}
+
+
+def as_args(params: dict) -> list[str]:
+    """``-p name=value`` arguments of ``sentiment-pipeline run``."""
+    return [arg for name, value in params.items() for arg in ("-p", f"{name}={value}")]
+
+
+FAST = as_args(FAST_PARAMS)
+
+SAMPLE_RUN_ID = "sample-run"  # the shared run on the synthetic sample (conftest.py's sample_run)
 
 
 def constraint(name: str) -> str:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
 import os
 import shutil
+import socket
 import subprocess
-import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from support.project import BIN, ROOT, free_port
+
 TERRAFORM_DIR = ROOT / "terraform"
 TOOLS_BIN = ROOT / ".tools" / "bin"
-VENV_BIN = Path(sys.executable).parent
 # Where a local filesystem mirror of registry.terraform.io/hashicorp/aws may live (this workplace: /opt/tf-plugins).
 MIRROR_CANDIDATES = [os.environ.get("TF_PROVIDER_MIRROR", ""), "/opt/tf-plugins", "/usr/share/terraform/plugins"]
 INSTALL_HINT = "run `bash scripts/install-infra-tools.sh` (make test does) to install it into .tools/"
@@ -81,3 +86,106 @@ def terraform_workdir(dest: Path) -> tuple[Path, dict]:
         "TF_DATA_DIR": str(work / ".terraform"),
     }
     return work, env
+
+
+# ---- the whole stack applied against a moto server (tests/infra/test_terraform_moto.py) --------------------------
+REGION = "us-east-1"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
+ENDPOINTS = [
+    "applicationautoscaling", "ec2", "ecr", "ecs", "elbv2", "iam", "kms", "logs", "rds", "s3", "secretsmanager", "sts",
+]  # fmt: skip
+MOTO_VARS = {
+    "region": REGION,
+    "image_tag": "test",
+    "autoscaling_enabled": False,  # moto lacks Application Auto Scaling's tag API
+    "db_performance_insights": False,  # moto does not keep the setting (endless diff)
+    "deletion_protection": False,  # so destroy can run
+    "force_destroy": True,
+}
+
+
+def write_moto_override(work: Path, endpoint: str) -> None:
+    endpoints = "\n".join(f'    {name} = "{endpoint}"' for name in ENDPOINTS)
+    (work / "zz_moto_test_override.tf").write_text(
+        f"""# test-only: local state, every endpoint on the moto server
+terraform {{
+  backend "local" {{}}
+}}
+
+provider "aws" {{
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = false
+  s3_use_path_style           = true
+  max_retries                 = 2
+  endpoints {{
+{endpoints}
+  }}
+}}
+"""
+    )
+    (work / "moto.auto.tfvars.json").write_text(json.dumps(MOTO_VARS))
+
+
+class MotoStack:
+    """terraform/ copied to a temporary folder, pointed at a moto server of its own, then ``init`` and ``apply``.
+
+    The apply is mostly waiting (the provider's waiters poll; measured 87 s of CPU in 227 s for the whole test),
+    so tests/infra/conftest.py starts it in a background thread when the session begins and the test picks it up.
+    """
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="terraform-moto-"))
+        self.timings: list[tuple[str, float]] = []
+        self.work, env = terraform_workdir(self.root)
+        self.env = {**env, **CREDENTIALS}
+        self._moto_log = open(self.root / "moto.log", "w")  # noqa: SIM115 (closed in close())
+        port = free_port()
+        self._moto = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=self._moto_log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **CREDENTIALS, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+        )
+        self.endpoint = f"http://127.0.0.1:{port}"
+        write_moto_override(self.work, self.endpoint)
+        self._applied: concurrent.futures.Future = concurrent.futures.Future()
+        threading.Thread(target=self._init_and_apply, name="terraform-apply", daemon=True).start()
+
+    def tf(self, *args: str, timeout: int = 400, check: bool = True) -> subprocess.CompletedProcess:
+        started = time.monotonic()
+        result = run([terraform_bin(), *args, "-no-color"], cwd=self.work, env=self.env, timeout=timeout, check=check)
+        self.timings.append((" ".join(args[:2]), round(time.monotonic() - started, 1)))
+        return result
+
+    def _init_and_apply(self) -> None:
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", int(self.endpoint.rsplit(":", 1)[1])), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                log = (self.root / "moto.log").read_text()[-2000:]
+                raise AssertionError(f"moto server did not start: {log}")
+            self.tf("init")
+            self.tf("apply", "-auto-approve")
+            self._applied.set_result(None)
+        except BaseException as exc:  # handed to the test, which fails with it
+            self._applied.set_exception(exc)
+
+    def wait_applied(self, timeout: float = 900) -> None:
+        self._applied.result(timeout=timeout)
+
+    def close(self) -> None:
+        try:
+            self._applied.result(timeout=900)  # never tear moto down under a running apply
+        except BaseException:  # noqa: S110 (the test reports the apply's failure; here only cleanup)
+            pass
+        self._moto.terminate()
+        self._moto.wait(timeout=10)
+        self._moto_log.close()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,4 +1,7 @@
-"""A full run with data and store on S3 (moto server on loopback, real HTTP), read back by evaluate."""
+"""A full run with data and store on S3 (moto server on loopback, real HTTP), read back by evaluate.
+
+Same data and parameters as the session's local run (finished_run), so the S3 run is also the check that a
+run reproduces: same split bytes, same baseline, the same LSTM score within noise."""
 
 import json
 
@@ -11,7 +14,7 @@ from support.project import FAST, cli
 pytestmark = pytest.mark.slow
 
 
-def test_run_archived_to_s3_and_evaluated_from_it(aws_env, labelled_csv, tmp_path):
+def test_run_archived_to_s3_reproduces_the_local_run_and_is_evaluated_from_it(aws_env, labelled_csv, finished_run):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="tweets-data")
     s3.create_bucket(Bucket="tweets-artifacts")
@@ -76,6 +79,15 @@ def test_run_archived_to_s3_and_evaluated_from_it(aws_env, labelled_csv, tmp_pat
     assert evaluated["run_id"] == "s3-run" and evaluated["n"] == 600
     assert evaluated["data_sha256"] == json.loads(get(run + "params.json"))["data"]["sha256"]
     assert 0.33 < evaluated["macro_f1"] <= 1.0 and recorded["model"]["n"] == 60
+
+    # The same file and parameters, in another store: the same run.
+    store, run_id = finished_run
+    local = store / "runs" / run_id
+    for split in ("train.csv", "val.csv", "test.csv"):
+        assert get(f"{run}data/{split}") == (local / "data" / split).read_bytes(), split
+    first = json.loads((local / "metrics.json").read_text())
+    assert abs(first["model"]["macro_f1"] - recorded["model"]["macro_f1"]) <= 0.02
+    assert first["baseline"] == recorded["baseline"]
 
 
 def test_s3_store_without_bucket_fails_cleanly(aws_env, labelled_csv):
