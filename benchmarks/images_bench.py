@@ -24,6 +24,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench_report import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 SPEC = importlib.util.spec_from_file_location("project_images", ROOT / "scripts" / "images.py")
@@ -235,10 +237,7 @@ def main() -> int:
         lines.append(f"| {label} | {', '.join(f'{v:.0f}' for v in values)} | {statistics.median(values):.0f} |")
     ratio = statistics.median(runs["container"]) / statistics.median(runs["host"])
     lines += ["", f"Container / host: **{ratio:.2f}x**.", ""]
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        args.out.write_text(report)
+    publish(lines, args.out)
     return 0
 
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from bench_report import publish
 
 from sentiment_pipeline.inference.cleaning import STOP_WORDS, CleaningConfig, clean_texts
 
@@ -149,10 +150,7 @@ def main() -> None:
     ]
     slowest = throughput[0][1]
     lines += [f"| {name} | {rate:,.0f} | {rate / slowest:.1f}x |" for name, rate in throughput]
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        Path(args.out).write_text(report + "\n")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

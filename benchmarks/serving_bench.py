@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+from bench_report import publish
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,10 +178,7 @@ def main() -> None:
         f"`/predict_batch`, 256 texts per request, 4 clients: **{batch['rps'] * 256:,.0f} texts/s** "
         f"(p50 {batch['p50_ms']:.0f} ms, p99 {batch['p99_ms']:.0f} ms per request, {batch['errors']} errors).",
     ]
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        Path(args.out).write_text(report + "\n")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

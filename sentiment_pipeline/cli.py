@@ -36,13 +36,15 @@ def _add_run_id(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_predictor(store_uri: str, run_id: str, workdir: Path):
-    from .inference.predictor import load_predictor
     from .records import record
     from .records.store import open_store
 
     store = open_store(store_uri)
     run_id = record.resolve_run_id(store, run_id)
-    return run_id, load_predictor(record.download_model(store, run_id, workdir / "model"))
+    model_dir = record.download_model(store, run_id, workdir / "model")
+    from .inference.predictor import load_predictor  # TensorFlow takes seconds to import: only once the run is found
+
+    return run_id, load_predictor(model_dir)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -41,7 +41,8 @@ def test_the_image_runs_as_its_non_root_user_without_airflow(training_image):
         training_image,
         "sh",
         "-c",
-        f'id -u; python -c "{probe}"; python -c "{notebooks}"; sentiment-pipeline --help | head -1',
+        # from /tmp: /app holds the project's sources for `bentoml build`, which `python -c` there would import
+        f'id -u; python -c "{probe}"; cd /tmp && python -c "{notebooks}"; sentiment-pipeline --help | head -1',
     )
     uid, flags, shipped, usage = result.stdout.strip().splitlines()
     assert uid == "10001" and flags == "True True" and usage.startswith("usage: sentiment-pipeline")

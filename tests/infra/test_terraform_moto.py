@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from support.project import ROOT
-from support.terraform import REGION, run
+from support.terraform import REGION, MotoStack, run
 
 # What a re-plan right after apply may still want because moto does not keep or return it; anything else
 # fails the test. (resource type -> attributes)
@@ -70,17 +70,25 @@ def as_list(value) -> list:
 
 
 @pytest.mark.slow
-def test_apply_replan_destroy_against_moto(moto_stack, tmp_path):
-    work, env, moto_endpoint = moto_stack.work, moto_stack.env, moto_stack.endpoint
-    tf = moto_stack.tf
+def test_apply_replan_destroy_against_moto(moto_stack):
+    """The whole scenario below runs in the background from the start of the session (tests/infra/conftest.py)
+    and this test, moved to the end of the session, reports its outcome: its assertion errors fail it here."""
+    moto_stack.result()
+    print(f"terraform timings (s): {moto_stack.timings}")
+
+
+def apply_replan_destroy(stack: MotoStack, scratch: Path) -> None:
+    """init and apply; checks of outputs, state and what exists in moto; a re-plan; plans of the switches; destroy."""
+    work, env, moto_endpoint, tf = stack.work, stack.env, stack.endpoint, stack.tf
+    tf("init")
     try:
-        moto_stack.wait_applied()  # init + apply, started in the background when the session began (conftest.py)
+        tf("apply", "-auto-approve")
         outputs = {k: v["value"] for k, v in json.loads(tf("output", "-json").stdout).items()}
         check_outputs(outputs)
         check_state(json.loads(tf("show", "-json").stdout))
         check_created_resources(outputs, moto_endpoint)
         check_airflow_task_definition(outputs, moto_endpoint)
-        check_make_airflow_config(work, env, tmp_path, outputs)
+        check_make_airflow_config(work, env, scratch, outputs)
 
         replan = tf("plan", "-out=replan.tfplan", "-detailed-exitcode", check=False)
         assert replan.returncode in (0, 2), replan.stderr[-3000:]  # 2: changes, checked attribute by attribute
@@ -99,7 +107,6 @@ def test_apply_replan_destroy_against_moto(moto_stack, tmp_path):
         tf("destroy", "-auto-approve", timeout=400)
     state = tf("state", "list", check=False)
     assert state.stdout.strip() == "", f"resources left after destroy:\n{state.stdout}"
-    print(f"terraform timings (s): {moto_stack.timings}")
 
 
 def unexpected_changes(plan: dict) -> list[str]:

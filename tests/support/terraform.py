@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -130,29 +131,32 @@ provider "aws" {{
 
 
 class MotoStack:
-    """terraform/ copied to a temporary folder, pointed at a moto server of its own, then ``init`` and ``apply``.
+    """terraform/ copied to a temporary folder and pointed at a moto server of its own, with ``scenario`` (init,
+    apply, checks, destroy) running on it in a background thread.
 
-    The apply is mostly waiting (the provider's waiters poll; measured 87 s of CPU in 227 s for the whole test),
-    so tests/infra/conftest.py starts it in a background thread when the session begins and the test picks it up.
+    Applying and destroying the stack is mostly waiting (the provider's waiters poll; the whole scenario measured
+    87 s of CPU in 227 s), so tests/infra/conftest.py starts it when the session begins and the rest of the suite
+    runs meanwhile; ``result()`` waits for it and re-raises whatever failed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, scenario: Callable[[MotoStack, Path], None]) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="terraform-moto-"))
         self.timings: list[tuple[str, float]] = []
         self.work, env = terraform_workdir(self.root)
         self.env = {**env, **CREDENTIALS}
         self._moto_log = open(self.root / "moto.log", "w")  # noqa: SIM115 (closed in close())
-        port = free_port()
+        self._port = free_port()
         self._moto = subprocess.Popen(
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self._port)],
             stdout=self._moto_log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **CREDENTIALS, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
         )
-        self.endpoint = f"http://127.0.0.1:{port}"
+        self.endpoint = f"http://127.0.0.1:{self._port}"
         write_moto_override(self.work, self.endpoint)
-        self._applied: concurrent.futures.Future = concurrent.futures.Future()
-        threading.Thread(target=self._init_and_apply, name="terraform-apply", daemon=True).start()
+        self._done: concurrent.futures.Future = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, args=(scenario,), name="terraform-moto", daemon=True)
+        self._thread.start()
 
     def tf(self, *args: str, timeout: int = 400, check: bool = True) -> subprocess.CompletedProcess:
         started = time.monotonic()
@@ -160,32 +164,31 @@ class MotoStack:
         self.timings.append((" ".join(args[:2]), round(time.monotonic() - started, 1)))
         return result
 
-    def _init_and_apply(self) -> None:
+    def _run(self, scenario: Callable[[MotoStack, Path], None]) -> None:
         try:
             for _ in range(100):
                 try:
-                    socket.create_connection(("127.0.0.1", int(self.endpoint.rsplit(":", 1)[1])), timeout=0.2).close()
+                    socket.create_connection(("127.0.0.1", self._port), timeout=0.2).close()
                     break
                 except OSError:
                     time.sleep(0.1)
             else:
                 log = (self.root / "moto.log").read_text()[-2000:]
                 raise AssertionError(f"moto server did not start: {log}")
-            self.tf("init")
-            self.tf("apply", "-auto-approve")
-            self._applied.set_result(None)
-        except BaseException as exc:  # handed to the test, which fails with it
-            self._applied.set_exception(exc)
+            scratch = self.root / "scratch"
+            scratch.mkdir()
+            scenario(self, scratch)
+            self._done.set_result(None)
+        except BaseException as exc:  # pytest.fail() raises a BaseException too; handed to result()
+            self._done.set_exception(exc)
 
-    def wait_applied(self, timeout: float = 900) -> None:
-        self._applied.result(timeout=timeout)
+    def result(self, timeout: float = 1200) -> None:
+        self._done.result(timeout=timeout)
 
     def close(self) -> None:
-        try:
-            self._applied.result(timeout=900)  # never tear moto down under a running apply
-        except BaseException:  # noqa: S110 (the test reports the apply's failure; here only cleanup)
-            pass
+        """Stop moto (a scenario still running then fails fast) and remove the working copy."""
         self._moto.terminate()
         self._moto.wait(timeout=10)
+        self._thread.join(timeout=120)
         self._moto_log.close()
         shutil.rmtree(self.root, ignore_errors=True)
