@@ -19,6 +19,7 @@ from .tokenizer import TweetTokenizer
 MODEL_FILE = "model.keras"
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
+ONNX_FILE = "model.onnx"  # the same model for ONNX Runtime, checked against model.keras (training/onnx_export.py)
 
 
 class Predictor:

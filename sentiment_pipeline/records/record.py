@@ -148,10 +148,12 @@ def metrics_document(
     split_sizes: dict[str, int],
     clean_s: float,
     fit_s: float,
+    onnx: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``metrics.json`` as the train notebook writes it (the runner adds ``timings``): both models' test metrics
-    from ``metrics.classification_metrics``, their macro-F1 difference, the training history and split sizes."""
-    return {
+    from ``evaluation.classification_metrics``, their macro-F1 difference, the training history, split sizes and
+    the ONNX export's check against Keras on the test split (``onnx_export.parity``; absent in older runs)."""
+    document = {
         "model": model,
         "baseline": baseline,
         "lstm_minus_baseline_macro_f1": model["macro_f1"] - baseline["macro_f1"],
@@ -165,6 +167,9 @@ def metrics_document(
         },
         "data": dict(split_sizes),
     }
+    if onnx is not None:
+        document["onnx"] = dict(onnx)
+    return document
 
 
 def download_model(store: Store, run_id: str, dest: Path) -> Path:

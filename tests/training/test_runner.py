@@ -23,6 +23,7 @@ def test_run_writes_the_complete_record(finished_run, labelled_csv):
         "reports/preprocess.html",
         "reports/train.html",
         "model/model.keras",
+        "model/model.onnx",
         "model/tokenizer.json",
         "model/labels.json",
         "data/train.csv",
@@ -55,6 +56,9 @@ def test_run_writes_the_complete_record(finished_run, labelled_csv):
         assert metrics[model]["n"] == 60
         assert sum(map(sum, metrics[model]["confusion_matrix"]["rows_true_cols_pred"])) == 60
     assert metrics["model"]["macro_f1"] > 0.45  # learned something from 480 real tweets (chance is ~0.33)
+    # the ONNX export was checked against Keras on the whole test split
+    assert metrics["onnx"]["passed"] and metrics["onnx"]["argmax_agrees"] and metrics["onnx"]["n"] == 60
+    assert metrics["onnx"]["max_abs_diff"] <= 1e-5
 
     assert json.loads((store / "latest.json").read_text())["run_id"] == run_id
     tokenizer = json.loads((run / "model" / "tokenizer.json").read_text())
