@@ -1,17 +1,27 @@
 """Import a succeeded run's model into the BentoML model store as ``tweet_sentiment:<run id>``.
 
-The model folder is copied as plain files (``model.keras``, ``tokenizer.json``, ``labels.json``) with
-``bentoml.models.create``; ``bentoml.keras`` is deprecated and would not carry the tokenizer.
+The model folder is copied as plain files (``model.keras``, ``model.onnx``, ``tokenizer.json``, ``labels.json``)
+with ``bentoml.models.create``; ``bentoml.keras`` is deprecated and would not carry the tokenizer. A run recorded
+before runs exported ONNX gets its ``model.onnx`` here, checked on its own test split as training checks it.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import importlib.util
+import io
 import re
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
 
+from ..errors import ConfigError
 from ..records import record
-from ..records.store import open_store
+from ..records.store import Store, open_store
+
+ONNX_FILE = "model.onnx"  # inference.predictor.ONNX_FILE (not imported: that module loads TensorFlow)
 
 MODEL_NAME = "tweet_sentiment"
 _TAG_MAX = 63  # BentoML's limit for a tag version
@@ -59,6 +69,32 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
         "params": params["params"],
     }
     labels = {"run_id": bento_version(run_id), "data_sha256": params["data"]["sha256"][:16], "stage": "candidate"}
-    with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
-        record.download_model(store, run_id, Path(model.path))
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = record.download_model(store, run_id, Path(tmp) / "model")
+        if (staged / ONNX_FILE).exists():
+            check = {**metrics["onnx"], "exported": "training"} if "onnx" in metrics else {"exported": "training"}
+        else:
+            check = {**_export_older_run(store, run_id, staged), "exported": "registration"}
+        metadata["onnx"] = {k: check[k] for k in ("exported", "n", "max_abs_diff", "argmax_agrees") if k in check}
+        with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
+            shutil.copytree(staged, model.path, dirs_exist_ok=True)
     return {"tag": str(model.tag), "run_id": run_id, "created": True, "metadata": metadata}
+
+
+EXPORTER_MODULES = ("tensorflow", "keras", "tf2onnx", "onnxruntime")  # what exporting a recorded model needs
+
+
+def _export_older_run(store: Store, run_id: str, model_dir: Path) -> dict[str, Any]:
+    """``model.onnx`` for a run recorded before runs exported it, checked on the run's recorded test split."""
+    missing = [name for name in EXPORTER_MODULES if importlib.util.find_spec(name) is None]
+    if missing:  # e.g. the Airflow image: the package without its training dependencies
+        raise ConfigError(
+            f"run {run_id} has no {ONNX_FILE} (it was recorded before runs exported one) and it cannot be exported "
+            f"here ({', '.join(missing)} not installed): register it where the pipeline trains (the training image "
+            "or `make venv`), or run the pipeline again"
+        )
+    from ..training.onnx_export import export_recorded_model
+
+    split = store.read_bytes(record.run_key(run_id, "data/test.csv")).decode("utf-8")
+    texts = [row["text"] for row in csv.DictReader(io.StringIO(split))]
+    return export_recorded_model(model_dir, texts)

@@ -66,3 +66,14 @@ def export_and_check(model: keras.Model, model_dir: str | Path, inputs: dict, ex
             f"(allowed {PARITY_ATOL:.0e}), argmax agrees everywhere: {result['argmax_agrees']}"
         )
     return result
+
+
+def export_recorded_model(model_dir: str | Path, test_texts: list[str]) -> dict:
+    """For a run recorded before runs exported ONNX: export its saved ``model.keras`` into ``model_dir`` and check
+    it against Keras on the run's own test split, as training now does."""
+    from ..inference.predictor import load_predictor
+
+    keras_predictor = load_predictor(model_dir)
+    expected = keras_predictor.predict_proba(test_texts)
+    inputs = keras_predictor.tokenizer.encode(test_texts)
+    return export_and_check(keras_predictor.model, model_dir, inputs, expected)

@@ -1,0 +1,65 @@
+"""`sentiment-pipeline register`: every registered model carries model.onnx, runs recorded before runs exported
+one included (exported at registration and checked on the run's own test split)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from sentiment_pipeline.deploy.registry import MODEL_NAME, bento_version
+from support.project import cli
+
+
+def _registered(home, run_id: str) -> tuple[set[str], dict]:
+    folder = home / "models" / MODEL_NAME / bento_version(run_id)
+    return {p.name for p in folder.iterdir()}, yaml.safe_load((folder / "model.yaml").read_text())["metadata"]
+
+
+@pytest.mark.slow
+def test_a_run_gets_registered_with_the_onnx_export_training_checked(finished_run, tmp_path):
+    store, run_id = finished_run
+    home = tmp_path / "bentoml"
+    cli("register", "--store", str(store), "--run-id", run_id, env={"BENTOML_HOME": str(home)}, check=True)
+    files, metadata = _registered(home, run_id)
+    assert {"model.keras", "model.onnx", "tokenizer.json", "labels.json"} <= files
+    recorded = json.loads((store / "runs" / run_id / "metrics.json").read_text())["onnx"]
+    assert metadata["onnx"] == {
+        "exported": "training",
+        **{k: recorded[k] for k in ("n", "max_abs_diff", "argmax_agrees")},
+    }
+
+
+@pytest.mark.slow
+def test_a_run_recorded_before_onnx_exports_it_at_registration(finished_run, tmp_path):
+    source, run_id = finished_run
+    store = tmp_path / "store"
+    shutil.copytree(source, store)
+    run = store / "runs" / run_id
+    (run / "model" / "model.onnx").unlink()  # what an older run's record looks like
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["onnx"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    home = tmp_path / "bentoml"
+
+    cli("register", "--store", str(store), "--run-id", run_id, env={"BENTOML_HOME": str(home)}, check=True)
+
+    files, metadata = _registered(home, run_id)
+    assert "model.onnx" in files
+    assert metadata["onnx"]["exported"] == "registration" and metadata["onnx"]["argmax_agrees"]
+    assert metadata["onnx"]["n"] == 60 and metadata["onnx"]["max_abs_diff"] <= 1e-5  # the run's whole test split
+    assert not (run / "model" / "model.onnx").exists()  # the record itself is never rewritten
+
+
+def test_where_the_export_cannot_run_the_error_names_the_fix(monkeypatch, tmp_path):
+    from sentiment_pipeline.deploy import registry
+    from sentiment_pipeline.errors import BadInput
+
+    real = registry.importlib.util.find_spec
+    monkeypatch.setattr(registry.importlib.util, "find_spec", lambda n: None if n == "tf2onnx" else real(n))
+    with pytest.raises(
+        BadInput, match=r"run old-run has no model.onnx .* \(tf2onnx not installed\): register it where"
+    ):
+        registry._export_older_run(None, "old-run", tmp_path)
