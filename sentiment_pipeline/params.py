@@ -18,7 +18,7 @@ from typing import Any
 from .errors import ParamError
 from .inference.cleaning import STEMMERS
 
-PREPROCESS, TRAIN = "preprocess", "train"  # the pipeline's notebooks (notebooks.PIPELINE_NOTEBOOKS)
+PREPROCESS, TRAIN = "preprocess", "train"  # the pipeline's notebooks (notebook_execution.PIPELINE_NOTEBOOKS)
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from support.project import BIN, FAST, ROOT, SAMPLE_RUN_ID, SHARED_DATA, cli, free_port
+from support.project import BIN, FAST, ROOT, SAMPLE_RUN_ID, SHARED_DATA, cli, free_port, wait_for_port
 
 # ---- tests write only into temporary folders ------------------------------------------------------------------------
 _CACHES = ("__pycache__", ".pytest_cache", ".ruff_cache")
@@ -100,16 +98,11 @@ def moto_server():
         env=env,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
+    try:
+        wait_for_port(port, "moto server")
+    except AssertionError:
         process.kill()
-        raise RuntimeError("moto server did not start")
+        raise
     yield {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..inference import ONNX_FILE
 from ..records import record
 from ..records.store import Store, open_store
-
-ONNX_FILE = "model.onnx"  # inference.predictor.ONNX_FILE (not imported: that module loads TensorFlow)
 
 MODEL_NAME = "tweet_sentiment"
 _TAG_MAX = 63  # BentoML's limit for a tag version

@@ -3,3 +3,10 @@
 This folder is exactly what the bento includes (bentofile.yaml). It imports nothing from ``training``,
 ``records`` or ``deploy``, and no pandas or Airflow (tests/test_layout.py checks in a fresh interpreter).
 """
+
+# A run's model/ folder (docs/run-record.md): written by training, loaded by serving, copied by the registry.
+# Here rather than in predictor.py, so reading them loads no TensorFlow.
+MODEL_FILE = "model.keras"
+ONNX_FILE = "model.onnx"  # the same model for ONNX Runtime, checked against model.keras (training/onnx_export.py)
+TOKENIZER_FILE = "tokenizer.json"
+LABELS_FILE = "labels.json"

@@ -1,4 +1,4 @@
-"""Serving a trained run: the model folder's file names, loading it, and a fast fixed-signature predictor.
+"""Serving a trained run: loading its model folder, and a fast fixed-signature predictor.
 
 The model file is the native ``.keras`` format (config JSON + weights, loaded with ``safe_mode``); the
 tokenizer and labels are JSON. Nothing here unpickles anything, and nothing here trains.
@@ -12,14 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import LABELS_FILE, MODEL_FILE, TOKENIZER_FILE
 from .tensorflow_runtime import keras, tf
 from .tokenizer import TweetTokenizer
-
-# A run's model/ folder (docs/run-record.md): everything a server needs, written by training.model.save_model.
-MODEL_FILE = "model.keras"
-TOKENIZER_FILE = "tokenizer.json"
-LABELS_FILE = "labels.json"
-ONNX_FILE = "model.onnx"  # the same model for ONNX Runtime, checked against model.keras (training/onnx_export.py)
 
 
 class Predictor:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..inference.predictor import LABELS_FILE, MODEL_FILE, TOKENIZER_FILE
+from ..inference import LABELS_FILE, MODEL_FILE, TOKENIZER_FILE
 from ..inference.tensorflow_runtime import keras, tf
 from ..inference.tokenizer import TweetTokenizer
 from ..params import ModelConfig

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..inference import ONNX_FILE
 from ..inference.onnx_model import OnnxModel
 from ..inference.tensorflow_runtime import keras, tf
 
@@ -56,8 +57,6 @@ def parity(expected: np.ndarray, actual: np.ndarray, atol: float = PARITY_ATOL) 
 def export_and_check(model: keras.Model, model_dir: str | Path, inputs: dict, expected: np.ndarray) -> dict:
     """Export to ``model_dir/model.onnx``, run it on ``inputs`` (the test split, encoded) and compare with the Keras
     probabilities ``expected``; raises OnnxParityError (the run fails) unless they agree."""
-    from ..inference.predictor import ONNX_FILE
-
     path = export_onnx(model, Path(model_dir) / ONNX_FILE)
     result = parity(expected, OnnxModel(path).predict_proba(inputs))
     if not result["passed"]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import subprocess
 
 import boto3
@@ -29,7 +28,7 @@ from support.containers import (
     training_task_definition,
 )
 from support.ecs_agent import EcsAgent, ServiceAgent
-from support.project import BIN, TINY
+from support.project import BIN, TINY, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -48,9 +47,7 @@ def moto(tmp_path_factory):
     from moto.moto_api import state_manager
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MOTO_ECS_SERVICE_RUNNING", "1")  # read by moto's Service model in this process
         for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
@@ -152,9 +149,7 @@ def aws(moto, tmp_path_factory):
         networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}},
     )
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        balancer_port = sock.getsockname()[1]
+    balancer_port = free_port()
     variable = {
         "region": REGION,
         "cluster": CLUSTER,

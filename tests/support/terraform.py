@@ -6,7 +6,6 @@ import concurrent.futures
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support.project import BIN, ROOT, free_port
+from support.project import BIN, ROOT, free_port, wait_for_port
 
 TERRAFORM_DIR = ROOT / "terraform"
 TOOLS_BIN = ROOT / ".tools" / "bin"
@@ -166,15 +165,7 @@ class MotoStack:
 
     def _run(self, scenario: Callable[[MotoStack, Path], None]) -> None:
         try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", self._port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                log = (self.root / "moto.log").read_text()[-2000:]
-                raise AssertionError(f"moto server did not start: {log}")
+            wait_for_port(self._port, f"moto server (log: {self.root / 'moto.log'})")
             scratch = self.root / "scratch"
             scratch.mkdir()
             scenario(self, scratch)

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from sentiment_pipeline.inference import ONNX_FILE
 from sentiment_pipeline.inference.cleaning import clean_texts
 from sentiment_pipeline.inference.onnx_model import OnnxModel
-from sentiment_pipeline.inference.predictor import ONNX_FILE, Predictor
+from sentiment_pipeline.inference.predictor import Predictor
 from sentiment_pipeline.inference.tokenizer import TweetTokenizer
 from sentiment_pipeline.params import ModelConfig
 from sentiment_pipeline.training.model import build_model
