@@ -10,9 +10,9 @@ import os
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from sentiment_pipeline.inference.predictor import load_predictor
+from sentiment_pipeline.training.keras_predictor import load_keras_predictor
 
-predictor = load_predictor(os.environ["MODEL_DIR"])  # same model, same cleaning: only the serving style differs
+predictor = load_keras_predictor(os.environ["MODEL_DIR"])  # same model, same cleaning: only the serving style differs
 app = FastAPI()
 
 
@@ -23,7 +23,7 @@ class Item(BaseModel):
 @app.post("/predict")
 def predict(item: Item) -> dict:
     inputs = predictor.tokenizer.encode([item.text])
-    scores = predictor.model.predict(inputs, verbose=0)[0]
+    scores = predictor.model.keras_model.predict(inputs, verbose=0)[0]
     return {
         "label": predictor.labels[int(scores.argmax())],
         "scores": {label: float(p) for label, p in zip(predictor.labels, scores, strict=True)},

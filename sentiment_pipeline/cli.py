@@ -42,9 +42,11 @@ def _load_predictor(store_uri: str, run_id: str, workdir: Path):
     store = open_store(store_uri)
     run_id = record.resolve_run_id(store, run_id)
     model_dir = record.download_model(store, run_id, workdir / "model")
-    from .inference.predictor import load_predictor  # TensorFlow takes seconds to import: only once the run is found
+    # Keras, the model as trained (the service runs its ONNX export; tests check they agree). TensorFlow takes
+    # seconds to import: only once the run is found.
+    from .training.keras_predictor import load_keras_predictor
 
-    return run_id, load_predictor(model_dir)
+    return run_id, load_keras_predictor(model_dir)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -6,23 +6,21 @@ Checked in a fresh interpreter per module, so one test's imports cannot hide ano
 from __future__ import annotations
 
 import ast
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from support.project import ROOT
+from support.project import ROOT, in_fresh_interpreter
+from support.serving import NOT_IN_THE_BENTO
 
 PACKAGE = ROOT / "sentiment_pipeline"
 GROUPS = ("inference", "training", "records", "deploy")
 # Heavy or image-specific top-level packages; a group may import only those its image installs and it needs.
 TRAINING_ONLY = {"pandas", "sklearn", "matplotlib", "papermill", "nbconvert"}
 FORBIDDEN = {
-    # The bento: cleaning, tokenizer, the predictor (TensorFlow to serve) and BentoML; nothing that trains.
-    "inference": TRAINING_ONLY | {"airflow", "boto3"},
+    # The bento: cleaning, tokenizer, the ONNX Runtime predictor and BentoML; nothing that trains, no TensorFlow.
+    "inference": TRAINING_ONLY | NOT_IN_THE_BENTO | {"airflow", "boto3"},
     # Read by every image, the Airflow one included: standard library only at import time.
     "records": TRAINING_ONLY | {"airflow", "tensorflow", "keras", "numpy", "nltk", "bentoml", "boto3", "pydantic"},
     # Imported by Airflow tasks in an image without the package's dependencies; heavy imports go inside functions.
@@ -51,12 +49,8 @@ def imported_after(module: str, blocked: set[str] = frozenset()) -> set[str]:
     Blocking, not just looking: TensorFlow and Keras import pandas, scikit-learn and matplotlib when they are
     installed; with them blocked, the import must still succeed, as it does in an image without them.
     """
-    block = "".join(f"sys.modules[{name!r}] = None; " for name in sorted(blocked))
-    loaded = "sorted(k for k, v in sys.modules.items() if v)"
-    code = f"import json, sys; {block}import {module}; print(json.dumps({loaded}))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return set(json.loads(done.stdout.splitlines()[-1]))
+    code = f"import json, sys; import {module}; print(json.dumps(sorted(k for k, v in sys.modules.items() if v)))"
+    return set(in_fresh_interpreter(code, blocked))
 
 
 @pytest.mark.parametrize("module", [m for g in ("inference", "records", "deploy") for m in modules(g)])

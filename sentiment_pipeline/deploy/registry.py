@@ -1,8 +1,9 @@
 """Import a succeeded run's model into the BentoML model store as ``tweet_sentiment:<run id>``.
 
-The model folder is copied as plain files (``model.keras``, ``model.onnx``, ``tokenizer.json``, ``labels.json``)
-with ``bentoml.models.create``; ``bentoml.keras`` is deprecated and would not carry the tokenizer. A run recorded
-before runs exported ONNX gets its ``model.onnx`` here, checked on its own test split as training checks it.
+The BentoML model holds what serving reads, as plain files: ``model.onnx``, ``tokenizer.json`` and ``labels.json``
+(``bentoml.models.create``; ``bentoml.keras`` is deprecated and would not carry the tokenizer). ``model.keras`` stays
+in the run record, for the CLI. A run recorded before runs exported ONNX gets its ``model.onnx`` here, checked on its
+own test split as training checks it; a model registered without one is registered again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..inference import ONNX_FILE
+from ..inference import ONNX_FILE, SERVED_FILES
 from ..records import record
 from ..records.store import Store, open_store
 
@@ -49,7 +50,9 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
     tag = f"{MODEL_NAME}:{bento_version(run_id)}"
     try:
         existing = bentoml.models.get(tag)
-        return {"tag": str(existing.tag), "run_id": run_id, "created": False, "metadata": existing.info.metadata}
+        if (Path(existing.path) / ONNX_FILE).is_file():
+            return {"tag": str(existing.tag), "run_id": run_id, "created": False, "metadata": existing.info.metadata}
+        bentoml.models.delete(tag)  # registered before models carried model.onnx: the service could not load it
     except bentoml.exceptions.NotFound:
         pass
 
@@ -76,7 +79,8 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
             check = {**_export_older_run(store, run_id, staged), "exported": "registration"}
         metadata["onnx"] = {k: check[k] for k in ("exported", "n", "max_abs_diff", "argmax_agrees") if k in check}
         with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
-            shutil.copytree(staged, model.path, dirs_exist_ok=True)
+            for name in SERVED_FILES:
+                shutil.copy2(staged / name, Path(model.path) / name)
     return {"tag": str(model.tag), "run_id": run_id, "created": True, "metadata": metadata}
 
 

@@ -5,8 +5,9 @@ This folder is exactly what the bento includes (bentofile.yaml). It imports noth
 """
 
 # A run's model/ folder (docs/run-record.md): written by training, loaded by serving, copied by the registry.
-# Here rather than in predictor.py, so reading them loads no TensorFlow.
+# Here rather than in predictor.py, so reading them loads no numpy or ONNX Runtime.
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"  # the same model for ONNX Runtime, checked against model.keras (training/onnx_export.py)
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
+SERVED_FILES = (ONNX_FILE, TOKENIZER_FILE, LABELS_FILE)  # what a registered model holds: no TensorFlow needed

@@ -1,7 +1,8 @@
-"""Serving a trained run: loading its model folder, and a fast fixed-signature predictor.
+"""A trained run's model folder as a predictor: text in, labels and probabilities out, with no TensorFlow.
 
-The model file is the native ``.keras`` format (config JSON + weights, loaded with ``safe_mode``); the
-tokenizer and labels are JSON. Nothing here unpickles anything, and nothing here trains.
+Serving runs ``model.onnx`` with ONNX Runtime; training and the CLI wrap the Keras model in the same
+``Predictor`` (``training/keras_predictor.py``), so both clean, tokenize and format answers with this code.
+The tokenizer and labels are JSON and the model is ONNX: nothing here unpickles anything.
 """
 
 from __future__ import annotations
@@ -9,38 +10,38 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from . import LABELS_FILE, MODEL_FILE, TOKENIZER_FILE
-from .tensorflow_runtime import keras, tf
+from . import LABELS_FILE, ONNX_FILE, TOKENIZER_FILE
+from .onnx_model import OnnxModel
 from .tokenizer import TweetTokenizer
 
 
+class MissingOnnxModel(FileNotFoundError):
+    """A model folder without ``model.onnx``: registered before runs exported one."""
+
+
+class ProbabilityModel(Protocol):
+    """What a predictor runs: tokenizer-encoded inputs in, class probabilities out."""
+
+    input_names: list[str]
+
+    def predict_proba(self, inputs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
 class Predictor:
-    """Model + tokenizer + labels with a compiled, fixed-signature inference function.
+    """Model + tokenizer + labels: the model's runtime (ONNX Runtime or Keras) is the only thing that varies."""
 
-    ``model.predict`` per request costs ~70 ms on two cores; a ``tf.function`` with a fixed input
-    signature runs one example in a few ms and a batch of hundreds in about ten.
-    """
-
-    def __init__(self, model: keras.Model, tokenizer: TweetTokenizer, labels: Sequence[str]) -> None:
+    def __init__(self, model: ProbabilityModel, tokenizer: TweetTokenizer, labels: Sequence[str]) -> None:
         self.model, self.tokenizer, self.labels = model, tokenizer, list(labels)
-        # The model's own inputs decide what is fed (models from version-1 tokenizers have no "chars").
-        self.input_names = sorted(model.input)
-        signature = [tf.TensorSpec([None, model.input[n].shape[1]], tf.int32, name=n) for n in self.input_names]
-        self._infer = tf.function(
-            lambda *ids: model(dict(zip(self.input_names, ids, strict=True)), training=False),
-            input_signature=signature,
-            reduce_retracing=True,
-        )
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, one row per text, columns in ``self.labels`` order."""
         if len(texts) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        inputs = self.tokenizer.encode(texts)
-        return self._infer(*(tf.constant(inputs[name]) for name in self.input_names)).numpy()
+        return self.model.predict_proba(self.tokenizer.encode(texts))
 
     def predict(self, texts: Sequence[str]) -> list[dict]:
         """``[{"label": ..., "scores": {label: p}}]`` in input order."""
@@ -53,10 +54,19 @@ class Predictor:
         ]
 
 
-def load_predictor(model_dir: str | Path) -> Predictor:
-    """Load a run's ``model/`` folder (model.keras, tokenizer.json, labels.json)."""
+def read_tokenizer_and_labels(model_dir: str | Path) -> tuple[TweetTokenizer, list[str]]:
     model_dir = Path(model_dir)
-    model = keras.models.load_model(model_dir / MODEL_FILE, compile=False, safe_mode=True)
     tokenizer = TweetTokenizer.from_json((model_dir / TOKENIZER_FILE).read_text(encoding="utf-8"))
     labels = json.loads((model_dir / LABELS_FILE).read_text(encoding="utf-8"))["labels"]
-    return Predictor(model, tokenizer, labels)
+    return tokenizer, labels
+
+
+def load_predictor(model_dir: str | Path, threads: int = 1) -> Predictor:
+    """Load a model folder (model.onnx, tokenizer.json, labels.json) for ONNX Runtime with ``threads`` threads."""
+    model_dir = Path(model_dir)
+    if not (model_dir / ONNX_FILE).is_file():
+        raise MissingOnnxModel(
+            f"{model_dir} has no {ONNX_FILE}: the model was registered before runs exported ONNX; register the run "
+            "again (`sentiment-pipeline register --run-id <run id>` exports it, checked on the run's test split)"
+        )
+    return Predictor(OnnxModel(model_dir / ONNX_FILE, threads=threads), *read_tokenizer_and_labels(model_dir))

@@ -5,14 +5,18 @@ Kept out of ``service.py`` so it is unit-testable and so the service file stays 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from .predictor import Predictor
+
 MAX_TEXT_CHARS = 2_000  # tweets are at most 280 characters; this leaves room for pasted text
-MAX_BATCH_TEXTS = 256  # per /predict_batch request; one compiled call handles this in ~10 ms
+MAX_BATCH_TEXTS = 256  # per /predict_batch request; one model call handles this in ~10 ms
 
 
 def _not_blank(text: str) -> str:
@@ -39,17 +43,32 @@ class Prediction(BaseModel):
 
 
 class SentimentPredictor:
-    """The run's model folder behind the package's own fast predictor (same cleaning as training)."""
+    """A loaded predictor answering with the API's ``Prediction`` objects, tagged with the model that answered."""
 
-    def __init__(self, model_dir: str, tag: str) -> None:
-        from .predictor import load_predictor
-
-        self.tag = tag
-        self.predictor = load_predictor(model_dir)
-        self.predictor.predict_proba(["warm up the compiled function"])  # first call traces the graph
+    def __init__(self, predictor: Predictor, tag: str) -> None:
+        self.predictor, self.tag = predictor, tag
+        self.predictor.predict_proba(["warm up"])  # the first call allocates the runtime's buffers
 
     def predict(self, texts: list[str]) -> list[Prediction]:
         return [Prediction(**p, model=self.tag) for p in self.predictor.predict(texts)]
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its CPU affinity, capped by a cgroup v2 quota (``--cpus``, an ECS task's ``cpu``)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
+def threads_per_worker(workers: int, cpus: int) -> int:
+    """ONNX Runtime threads for each of ``workers`` processes sharing ``cpus``: the cores split between them, at least
+    one each (more threads than cores only adds contention)."""
+    return max(1, cpus // max(1, workers))
 
 
 @cache
@@ -60,7 +79,7 @@ def _batch_size_histogram():
 
     return Histogram(
         "sentiment_batch_size",
-        "Texts per compiled model call after adaptive batching",
+        "Texts per model call after adaptive batching",
         buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
     )
 

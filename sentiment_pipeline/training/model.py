@@ -3,7 +3,8 @@
 Several members trained from different seeds and averaged beat any single one by about a point of
 macro-F1 on this data (label noise makes single runs jumpy); they are saved as one Keras model.
 
-Saved as the native ``.keras`` format; ``inference.predictor`` loads it for serving.
+Saved as the native ``.keras`` format (``keras_predictor`` loads it) and exported to ONNX for serving
+(``onnx_export``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from ..inference import LABELS_FILE, MODEL_FILE, TOKENIZER_FILE
-from ..inference.tensorflow_runtime import keras, tf
 from ..inference.tokenizer import TweetTokenizer
 from ..params import ModelConfig
 from .data import LABELS
+from .tensorflow_runtime import keras, tf
 
 
 def seed_everything(seed: int) -> None:

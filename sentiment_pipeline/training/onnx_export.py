@@ -13,7 +13,7 @@ import numpy as np
 
 from ..inference import ONNX_FILE
 from ..inference.onnx_model import OnnxModel
-from ..inference.tensorflow_runtime import keras, tf
+from .tensorflow_runtime import keras, tf
 
 OPSET = 17
 PARITY_ATOL = 1e-5  # max absolute difference of any class probability; argmax must agree everywhere
@@ -70,9 +70,9 @@ def export_and_check(model: keras.Model, model_dir: str | Path, inputs: dict, ex
 def export_recorded_model(model_dir: str | Path, test_texts: list[str]) -> dict:
     """For a run recorded before runs exported ONNX: export its saved ``model.keras`` into ``model_dir`` and check
     it against Keras on the run's own test split, as training now does."""
-    from ..inference.predictor import load_predictor
+    from .keras_predictor import load_keras_predictor
 
-    keras_predictor = load_predictor(model_dir)
-    expected = keras_predictor.predict_proba(test_texts)
-    inputs = keras_predictor.tokenizer.encode(test_texts)
-    return export_and_check(keras_predictor.model, model_dir, inputs, expected)
+    predictor = load_keras_predictor(model_dir)
+    expected = predictor.predict_proba(test_texts)
+    inputs = predictor.tokenizer.encode(test_texts)
+    return export_and_check(predictor.model.keras_model, model_dir, inputs, expected)

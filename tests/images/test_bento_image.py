@@ -15,7 +15,7 @@ import pytest
 
 from support.containers import LABEL, build_bento_image, engine_cli, image_config, remove_test_containers, wait_http
 from support.project import BIN, ROOT, SAMPLE_RUN_ID, cli, free_port
-from support.serving import assert_labels_the_clear_examples, assert_serves_like_the_cli
+from support.serving import NOT_IN_THE_BENTO, assert_labels_the_clear_examples, assert_serves_like_the_cli
 from support.terraform import tool
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,8 @@ def test_the_context_holds_the_generated_dockerfile_and_the_model(packaged, tmp_
         names = {name.removeprefix("./") for name in tar.getnames()}
         tar.extractall(tmp_path, filter="data")
     assert "env/docker/Dockerfile" in names
-    assert any(n.startswith(f"models/tweet_sentiment/{RUN_ID}/") and n.endswith("model.keras") for n in names)
+    model = {n.rsplit("/", 1)[-1] for n in names if n.startswith(f"models/tweet_sentiment/{RUN_ID}/")}
+    assert {"model.onnx", "tokenizer.json", "labels.json"} <= model and "model.keras" not in model
     dockerfile = (tmp_path / "env" / "docker" / "Dockerfile").read_text()
     # the official base by default (Kaniko on AWS), a build argument for machines with no registry
     assert "ARG BASE_IMAGE=python:3.11.14-slim-bookworm\nFROM ${BASE_IMAGE} as base-container" in dockerfile
@@ -105,6 +106,15 @@ def test_the_image_runs_as_a_non_root_user_with_no_build_settings_left(bento_ima
     assert not [e for e in config["Env"] if e.startswith(("UV_NATIVE_TLS", "PIP_CERT", "SSL_CERT_FILE"))]
     uid = engine_cli("exec", served["name"], "id", "-u").stdout.strip()
     assert uid.isdigit() and int(uid) != 0
+
+
+def test_the_image_carries_onnx_runtime_and_none_of_the_training_stack(served):
+    code = (
+        "import importlib.util as u, json; "
+        f"print(json.dumps([m for m in {sorted(NOT_IN_THE_BENTO)!r} + ['onnxruntime'] if u.find_spec(m)]))"
+    )
+    found = engine_cli("exec", served["name"], "python", "-c", code).stdout.strip().splitlines()[-1]
+    assert json.loads(found) == ["onnxruntime"]
 
 
 def test_clear_examples_get_the_right_label(served):

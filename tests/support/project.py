@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,3 +94,31 @@ def cli(*args: str, env: dict | None = None, check: bool = False, stdin: str | N
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr[-4000:]}")
     return result
+
+
+def in_fresh_interpreter(code: str, blocked: Iterable[str] = (), env: dict | None = None) -> dict:
+    """Run ``code`` in a new Python where the ``blocked`` top-level packages cannot be imported, as in an image
+    without them; the code prints one JSON line last, returned here.
+
+    An import hook raises ModuleNotFoundError for them; ``sys.modules[name] = None`` would break libraries that
+    look in sys.modules to see whether a package is loaded (BentoML's LazyType does, for pandas).
+    """
+    prelude = (
+        "import sys\n"
+        "class _Blocked:\n"
+        f"    names = {sorted(blocked)!r}\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in self.names:\n"
+        "            raise ModuleNotFoundError(f'{name} is blocked: the image does not install it', name=name)\n"
+        "sys.meta_path.insert(0, _Blocked())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])

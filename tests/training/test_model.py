@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from sentiment_pipeline.inference.cleaning import clean_texts
-from sentiment_pipeline.inference.predictor import Predictor, load_predictor
 from sentiment_pipeline.inference.tokenizer import TweetTokenizer
 from sentiment_pipeline.params import ModelConfig
+from sentiment_pipeline.training.keras_predictor import keras_predictor, load_keras_predictor
 from sentiment_pipeline.training.model import build_model, save_model, train_model
 
 TEXTS = ["I love this so much", "worst day ever, not good", "see you at 5 @bob", "goood morning http://x.co"]
@@ -24,8 +24,8 @@ def test_branches_switch_on_and_off_and_the_predictor_feeds_what_the_model_takes
     model = build_model(tokenizer, 3, config)
     used = {layer.name for layer in model.layers}
     assert ("char_embedding" in used) == (char_dim > 0) and ("ngram_embedding" in used) == (ngram_dim > 0)
-    predictor = Predictor(model, tokenizer, ["negative", "neutral", "positive"])
-    assert predictor.input_names == inputs
+    predictor = keras_predictor(model, tokenizer, ["negative", "neutral", "positive"])
+    assert predictor.model.input_names == inputs
     probabilities = predictor.predict_proba(TEXTS)
     assert probabilities.shape == (len(TEXTS), 3)
     assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
@@ -42,9 +42,9 @@ def test_saved_model_reloads_with_identical_predictions(tokenizer, tmp_path):
     model = build_model(tokenizer, 3, TINY)
     labels = ["negative", "neutral", "positive"]
     save_model(tmp_path, model, tokenizer, labels)
-    reloaded = load_predictor(tmp_path)
+    reloaded = load_keras_predictor(tmp_path)
     assert reloaded.labels == labels and reloaded.tokenizer.char_index == tokenizer.char_index
-    expected = Predictor(model, tokenizer, labels).predict_proba(TEXTS)
+    expected = keras_predictor(model, tokenizer, labels).predict_proba(TEXTS)
     assert np.allclose(reloaded.predict_proba(TEXTS), expected, atol=1e-6)
 
 

@@ -6,10 +6,11 @@ import pytest
 from sentiment_pipeline.inference import ONNX_FILE
 from sentiment_pipeline.inference.cleaning import clean_texts
 from sentiment_pipeline.inference.onnx_model import OnnxModel
-from sentiment_pipeline.inference.predictor import Predictor
+from sentiment_pipeline.inference.predictor import load_predictor
 from sentiment_pipeline.inference.tokenizer import TweetTokenizer
 from sentiment_pipeline.params import ModelConfig
-from sentiment_pipeline.training.model import build_model
+from sentiment_pipeline.training.keras_predictor import keras_predictor
+from sentiment_pipeline.training.model import build_model, save_model
 from sentiment_pipeline.training.onnx_export import PARITY_ATOL, OnnxParityError, export_and_check, parity
 
 TEXTS = ["I love this so much", "worst day ever, not good", "see you at 5 @bob", "goood morning http://x.co"]
@@ -26,7 +27,7 @@ def test_the_export_answers_like_keras_for_every_architecture(tokenizer, tmp_pat
     config = ModelConfig(embedding_dim=8, lstm_units=4, ngram_dim=ngram_dim, char_dim=char_dim, ensemble_size=1)
     model = build_model(tokenizer, 3, config)
     inputs = tokenizer.encode(TEXTS)  # words, ngrams and chars: the export takes only the model's own
-    expected = Predictor(model, tokenizer, LABELS).predict_proba(TEXTS)
+    expected = keras_predictor(model, tokenizer, LABELS).predict_proba(TEXTS)
 
     check = export_and_check(model, tmp_path, inputs, expected)
 
@@ -37,9 +38,22 @@ def test_the_export_answers_like_keras_for_every_architecture(tokenizer, tmp_pat
     assert np.allclose(onnx.predict_proba(inputs), expected, atol=PARITY_ATOL)
 
 
+def test_the_served_predictor_loads_the_export_and_answers_like_the_keras_one(tokenizer, tmp_path):
+    model = build_model(tokenizer, 3, ModelConfig(embedding_dim=8, lstm_units=4, ngram_dim=4, char_dim=4))
+    save_model(tmp_path, model, tokenizer, LABELS)
+    keras = keras_predictor(model, tokenizer, LABELS)
+    export_and_check(model, tmp_path, tokenizer.encode(TEXTS), keras.predict_proba(TEXTS))
+
+    served = load_predictor(tmp_path, threads=2)
+
+    assert served.labels == LABELS and served.model.input_names == ["chars", "ngrams", "words"]
+    assert [p["label"] for p in served.predict(TEXTS)] == [p["label"] for p in keras.predict(TEXTS)]
+    assert np.allclose(served.predict_proba(TEXTS), keras.predict_proba(TEXTS), atol=PARITY_ATOL)
+
+
 def test_an_export_that_disagrees_fails_the_run(tokenizer, tmp_path):
     model = build_model(tokenizer, 3, ModelConfig(embedding_dim=8, lstm_units=4, ngram_dim=4, char_dim=4))
-    expected = Predictor(model, tokenizer, LABELS).predict_proba(TEXTS)
+    expected = keras_predictor(model, tokenizer, LABELS).predict_proba(TEXTS)
     wrong = expected[:, ::-1].copy()  # what a model exported with its classes swapped would answer
     with pytest.raises(OnnxParityError, match="disagrees with the Keras model"):
         export_and_check(model, tmp_path, tokenizer.encode(TEXTS), wrong)
