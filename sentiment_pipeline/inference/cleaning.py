@@ -89,7 +89,22 @@ class CleaningConfig:
 def _tweet_tokenizer():
     from nltk.tokenize import TweetTokenizer
 
-    return TweetTokenizer(preserve_case=False, reduce_len=True, strip_handles=False)
+    # Case is lowered by _lower below, with the same result as preserve_case=False.
+    return TweetTokenizer(preserve_case=True, reduce_len=True, strip_handles=False)
+
+
+@lru_cache(maxsize=1)
+def _emoticon_pattern():
+    from nltk.tokenize.casual import EMOTICON_RE
+
+    return EMOTICON_RE
+
+
+def _lower(words: list[str]) -> list[str]:
+    """NLTK's preserve_case=False: lower every token except emoticons (":D" stays). NLTK runs its emoticon regex on
+    every token, a third of the cleaning time; a token that lowering leaves unchanged needs no such check."""
+    emoticon = _emoticon_pattern()
+    return [word if word == (low := word.lower()) or emoticon.search(word) else low for word in words]
 
 
 @lru_cache(maxsize=2)
@@ -120,7 +135,7 @@ def clean_tokens(text: str, config: CleaningConfig = CleaningConfig()) -> list[s
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, got {type(text).__name__}")
     tokens: list[str] = []
-    for token in _tweet_tokenizer().tokenize(_normalize(text[: config.max_chars])):
+    for token in _lower(_tweet_tokenizer().tokenize(_normalize(text[: config.max_chars]))):
         if token in _BARE_NEGATIONS:
             tokens.extend(_BARE_NEGATIONS[token].split())
             continue

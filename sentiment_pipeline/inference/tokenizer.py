@@ -28,6 +28,7 @@ CHAR_NGRAM_SIZES = range(2, 6)
 # Every tweet gets this gram, so a tweet of placeholders only (e.g. a bare URL) never has an empty bag:
 # averaging an all-padding row divides by zero and poisons training with NaN.
 ALWAYS_GRAM = "^"
+CHAR_ID_CACHE_SIZE = 200_000  # words whose character n-gram ids are remembered (a few hundred bytes each)
 
 
 def word_bigrams(tokens: Sequence[str]) -> list[str]:
@@ -75,6 +76,8 @@ class TweetTokenizer:
     word_index: dict[str, int] = field(default_factory=dict)
     ngram_index: dict[str, int] = field(default_factory=dict)
     char_index: dict[str, int] = field(default_factory=dict)
+    # word -> its character n-gram ids: building the grams of every word was a third of the encoding time.
+    _char_ids: dict[str, list[int]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def ngram_len(self) -> int:
@@ -104,6 +107,7 @@ class TweetTokenizer:
         self.word_index = _build_index(words, self.max_words, self.min_count)
         self.ngram_index = _build_index(ngrams, self.max_ngrams, self.min_count)
         self.char_index = _build_index(chars, self.max_chargrams, self.min_count)
+        self._char_ids.clear()
         return self
 
     def tokenize(self, texts: Iterable[str]) -> list[list[str]]:
@@ -122,8 +126,28 @@ class TweetTokenizer:
             "ngrams": _encode((word_bigrams(t) for t in token_lists), self.ngram_index, self.ngram_len),
         }
         if self.char_index:
-            inputs["chars"] = _encode((char_ngrams(t) for t in token_lists), self.char_index, self.char_len)
+            inputs["chars"] = self._encode_chars(token_lists)
         return inputs
+
+    def _encode_chars(self, token_lists: Sequence[Sequence[str]]) -> np.ndarray:
+        """``_encode(char_ngrams(tokens), char_index, char_len)`` for each row, from per-word cached ids."""
+        out = np.zeros((len(token_lists), self.char_len), dtype=np.int32)
+        always = self.char_index.get(ALWAYS_GRAM, OOV_ID)
+        for i, tokens in enumerate(token_lists):
+            ids = [always]
+            for token in tokens:
+                if len(ids) >= self.char_len:
+                    break
+                if token in PLACEHOLDERS:
+                    continue
+                word_ids = self._char_ids.get(token)
+                if word_ids is None:
+                    word_ids = [self.char_index.get(gram, OOV_ID) for gram in char_ngrams([token])[1:]]
+                    if len(self._char_ids) < CHAR_ID_CACHE_SIZE:
+                        self._char_ids[token] = word_ids
+                ids.extend(word_ids)
+            out[i, : min(len(ids), self.char_len)] = ids[: self.char_len]
+        return out
 
     def encode(self, texts: Iterable[str]) -> dict[str, np.ndarray]:
         """Model inputs for raw texts (cleaning included): the one call serving needs."""

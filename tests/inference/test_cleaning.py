@@ -49,3 +49,27 @@ def test_bounded_work_and_bad_types():
 def test_clean_texts_matches_one_by_one():
     texts = ["good day", "bad day :(", "@a http://x.y"]
     assert clean_texts(texts) == [clean_tokens(t) for t in texts]
+
+
+@pytest.fixture(scope="module")
+def shared_tweets() -> list[str]:
+    import csv
+
+    from support.project import SHARED_DATA
+
+    with SHARED_DATA.open(encoding="utf-8", newline="") as file:
+        return [row["text"] for _, row in zip(range(4000), csv.DictReader(file), strict=False)]
+
+
+def test_case_is_lowered_exactly_as_nltk_lowers_it(shared_tweets):
+    """The serving speed-up keeps NLTK's rule: every token lower-cased except emoticons (":D" stays)."""
+    from nltk.tokenize import TweetTokenizer
+
+    from sentiment_pipeline.inference.cleaning import _lower
+
+    nltk_lowering = TweetTokenizer(preserve_case=False, reduce_len=True, strip_handles=False)
+    keeping_case = TweetTokenizer(preserve_case=True, reduce_len=True, strip_handles=False)
+    texts = [*shared_tweets, "LOL :D so FUNNY XD", "Happy :-P DAY", "ÉTÉ À PARIS <3 :-)", "I ❤ NY ;P"]
+    for text in texts:
+        assert _lower(keeping_case.tokenize(text)) == nltk_lowering.tokenize(text), text
+    assert _lower(keeping_case.tokenize("LOL :D")) == ["lol", ":D"]

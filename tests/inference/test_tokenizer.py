@@ -3,12 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from sentiment_pipeline.inference.cleaning import CleaningConfig
+from sentiment_pipeline.inference.cleaning import CleaningConfig, clean_texts
 from sentiment_pipeline.inference.tokenizer import (
     ALWAYS_GRAM,
     OOV_ID,
     PAD_ID,
     TweetTokenizer,
+    _encode,
     char_ngrams,
     word_bigrams,
 )
@@ -81,3 +82,19 @@ def test_rejects_foreign_files_and_unfitted_use():
         TweetTokenizer.from_json(json.dumps({"word_index": {}}))
     with pytest.raises(ValueError, match="not fitted"):
         TweetTokenizer().encode(["hi"])
+
+
+@pytest.mark.parametrize("char_len", [256, 12])
+def test_cached_character_ids_encode_exactly_the_character_ngrams(char_len):
+    """The per-word id cache gives what encoding ``char_ngrams`` did, truncation and placeholders included."""
+    texts = ["Sooo happy today!!! http://x.co @bob", "happy happy joy", "the worst day ever :(", "x", "5pm at 5"]
+    tokens = clean_texts(texts)
+    tokenizer = TweetTokenizer(min_count=1, char_len=char_len).fit(tokens[:2])  # later texts have unseen grams
+    expected = _encode((char_ngrams(t) for t in tokens), tokenizer.char_index, char_len)
+    assert np.array_equal(tokenizer.encode_tokens(tokens)["chars"], expected)
+    assert np.array_equal(tokenizer.encode_tokens(tokens)["chars"], expected)  # again, from the cache
+    refitted = tokenizer.fit(tokens[2:])  # a new index must not answer from the old index's cache
+    assert np.array_equal(
+        refitted.encode_tokens(tokens)["chars"],
+        _encode((char_ngrams(t) for t in tokens), refitted.char_index, char_len),
+    )
