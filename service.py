@@ -34,10 +34,19 @@ WORKERS = int(os.environ.get("SENTIMENT_WORKERS") or available_cpus())
 THREADS = threads_per_worker(WORKERS, available_cpus())
 
 
+# Per-request work besides answering, measured with py-spy once ONNX Runtime made the model cheap (README, "Serving
+# the model"): BentoML's OpenTelemetry middleware took a third of a /predict's CPU even with no exporter configured
+# (nothing is sampled), and the access line another tenth, while the load balancer already logs every request.
+# SENTIMENT_TRACE_REQUESTS=1 and SENTIMENT_ACCESS_LOG=1 turn them back on.
+OBSERVABILITY = {"logging": {"access": {"enabled": os.environ.get("SENTIMENT_ACCESS_LOG") == "1"}}}
+if os.environ.get("SENTIMENT_TRACE_REQUESTS") != "1":
+    OBSERVABILITY["tracing"] = {"excluded_urls": ["/predict", "/predict_batch"]}
+
+
 # timeout: BentoML keeps each request's timer (and the tracing context it captured) alive for the whole timeout,
 # so at ~1,000 requests/s a 30 s timeout left ~30,000 requests' objects for every gen-2 garbage collection to
 # walk, which set the p99; 5 s is far above any healthy answer (the batcher sheds at 1 s).
-@bentoml.service(workers=WORKERS, traffic={"timeout": 5, "max_concurrency": 1024})
+@bentoml.service(workers=WORKERS, traffic={"timeout": 5, "max_concurrency": 1024}, **OBSERVABILITY)
 class TweetSentiment:
     model = bentoml.models.BentoModel(MODEL_TAG)
 
