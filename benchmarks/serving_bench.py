@@ -1,15 +1,23 @@
-"""Serving benchmark: `bentoml serve` (compiled function + adaptive batching) vs a seed-style server.
+"""Serving benchmark: the ONNX Runtime service against the TensorFlow service of the same run, a seed-style server,
+and the model alone.
 
     .venv/bin/python benchmarks/serving_bench.py --store artifacts [--run-id latest] [--seconds 15]
 
-Both servers run the same model on loopback, one at a time; wrk (benchmarks/wrk_post.lua) drives /predict
-at 1, 8 and 32 concurrent clients, then /predict_batch (256 texts per request). Prints Markdown.
+One run's model, three servers on loopback, one at a time: the seed recipe's FastAPI + `model.predict` per request;
+`bentoml serve` of service.py with the Keras model (benchmarks/tensorflow_service.py); `bentoml serve` of
+service.py as shipped (ONNX Runtime). wrk (benchmarks/wrk_post.lua) drives /predict at 1, 8 and 32 closed-loop
+clients, then /predict_batch with 256 texts per request. Then the model alone: ONNX Runtime on the same cores (one
+single-threaded session per core, as the workers run it), no HTTP, at the batch sizes the service's batcher formed
+(its sentiment_batch_size histogram) and at 256. Let nothing else run meanwhile. Prints Markdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -21,13 +29,17 @@ import time
 from pathlib import Path
 
 import httpx
-import pandas as pd
+import psutil
 from bench_report import publish
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
 WRK_SCRIPT = ROOT / "benchmarks" / "wrk_post.lua"
 WRK = shutil.which("wrk") or "wrk"  # Debian package `wrk` (scripts/install-system-deps.sh)
+LEVELS = (1, 8, 32)
+BATCH = 256  # texts per /predict_batch request: the API's limit
+# Issue 14's targets, as ratios: this machine's speed varies 2-3x between days, a ratio in one run does not.
+TARGETS = {"p99_over_p50": 2.5, "of_model_alone_32": 0.5, "of_model_alone_batch": 0.8}
 
 
 def free_port() -> int:
@@ -62,12 +74,34 @@ def stop(process: subprocess.Popen) -> None:
     process.wait(timeout=60)
 
 
+def worker_rss_mb(process: subprocess.Popen) -> list[float]:
+    """Resident memory of each process that holds a model: BentoML's workers, or the seed server itself."""
+    tree = psutil.Process(process.pid)
+    workers = [p for p in tree.children(recursive=True) if "_bentoml_impl.worker" in " ".join(p.cmdline())]
+    return [p.memory_info().rss / 1e6 for p in workers or [tree]]
+
+
+def batch_histogram(url: str) -> tuple[float, float, dict[str, float]]:
+    """(sum, count, cumulative count per bucket) of the service's sentiment_batch_size histogram, all workers."""
+    total = count = 0.0
+    buckets: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("sentiment_batch_size_sum"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("sentiment_batch_size_count"):
+            count += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("sentiment_batch_size_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[le] = buckets.get(le, 0.0) + float(line.rsplit(" ", 1)[1])
+    return total, count, buckets
+
+
 def load(url: str, bodies: list[dict], clients: int, seconds: float) -> dict:
     """Closed-loop load from wrk (a separate C process, so the client costs the 2 cores little)."""
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl") as file:
         file.write("\n".join(json.dumps(body) for body in bodies))
         file.flush()
-        httpx.post(url, json=bodies[0], timeout=60).raise_for_status()  # warm-up: first call compiles
+        httpx.post(url, json=bodies[0], timeout=60).raise_for_status()  # warm-up
         result = subprocess.run(
             [WRK, f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds:.0f}s", "--timeout", "30s"]
             + ["-s", str(WRK_SCRIPT), url],
@@ -83,15 +117,91 @@ def load(url: str, bodies: list[dict], clients: int, seconds: float) -> dict:
         "p50_ms": summary["p50_us"] / 1000,
         "p99_ms": summary["p99_us"] / 1000,
         "errors": summary["errors"] + summary["non_2xx"],
-        "error_kinds": f"{summary['errors']} socket, {summary['non_2xx']} non-2xx",
     }
+
+
+def _model_alone_worker(model_path: str, inputs: dict, batch: int, seconds: float, barrier, results) -> None:
+    from sentiment_pipeline.inference.onnx_model import OnnxModel
+
+    model = OnnxModel(model_path, threads=1)
+    rows = len(next(iter(inputs.values())))
+    batches = [{k: v[i : i + batch] for k, v in inputs.items()} for i in range(0, rows - batch + 1, batch)]
+    model.predict_proba(batches[0])  # warm-up
+    barrier.wait()
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        model.predict_proba(batches[done % len(batches)])
+        done += 1
+    results.put(done * batch / (time.perf_counter() - started))
+
+
+def model_alone(model_dir: Path, texts: list[str], batch: int, seconds: float, processes: int) -> float:
+    """Texts/s of ONNX Runtime alone on pre-tokenized test tweets: ``processes`` single-threaded sessions at once."""
+    from sentiment_pipeline.inference.predictor import read_tokenizer_and_labels
+
+    tokenizer, _ = read_tokenizer_and_labels(model_dir)
+    cycled = (texts * (1 + 2 * BATCH // len(texts)))[: max(2 * BATCH, 4 * batch)]
+    inputs = tokenizer.encode(cycled)
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(processes), context.Queue()
+    work = (str(model_dir / "model.onnx"), inputs, batch, seconds, barrier, results)
+    workers = [context.Process(target=_model_alone_worker, args=work) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    total = sum(results.get(timeout=seconds + 120) for _ in workers)
+    for worker in workers:
+        worker.join()
+    return total
+
+
+def predictor_alone(model_dir: Path, texts: list[str], batch: int, seconds: float) -> float:
+    """Texts/s of the served predictor (cleaning + tokenizer + ONNX Runtime) in one process, one thread, no HTTP."""
+    from sentiment_pipeline.inference.predictor import load_predictor
+
+    predictor = load_predictor(model_dir, threads=1)
+    cycled = (texts * (1 + 2 * BATCH // len(texts)))[: 2 * BATCH]
+    predictor.predict(cycled[:batch])
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        start = (done * batch) % (len(cycled) - batch + 1)
+        predictor.predict(cycled[start : start + batch])
+        done += 1
+    return done * batch / (time.perf_counter() - started)
+
+
+def serve_and_load(name: str, command: list[str], env: dict, texts: list[str], seconds: float) -> dict:
+    port = free_port()
+    path = "/docs" if name == "seed" else "/readyz"
+    server = start(command + ["--port", str(port)], env, f"http://127.0.0.1:{port}{path}")
+    url = f"http://127.0.0.1:{port}"
+    out: dict = {}
+    try:
+        bodies = [{"text": t} for t in texts]
+        for clients in LEVELS:
+            before = batch_histogram(url) if name != "seed" else None
+            out[clients] = load(f"{url}/predict", bodies, clients, seconds)
+            if before:
+                after = batch_histogram(url)
+                calls = after[1] - before[1]
+                out[clients]["mean_batch"] = (after[0] - before[0]) / calls if calls else 0.0
+                out[clients]["buckets"] = {le: after[2][le] - before[2].get(le, 0.0) for le in after[2]}
+            print(name, clients, {k: v for k, v in out[clients].items() if k != "buckets"}, file=sys.stderr)
+        if name != "seed":
+            cycled = (texts * (1 + 10 * BATCH // len(texts)))[: 10 * BATCH]  # ten distinct batches
+            batches = [{"texts": cycled[i : i + BATCH]} for i in range(0, 10 * BATCH, BATCH)]
+            out["batch"] = load(f"{url}/predict_batch", batches, 4, seconds)
+            print(name, "batch", out["batch"], file=sys.stderr)
+        out["rss_mb"] = worker_rss_mb(server)
+    finally:
+        stop(server)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--store", default="artifacts")
     parser.add_argument("--run-id", default="latest")
-    parser.add_argument("--seconds", type=float, default=15.0, help="per concurrency level")
+    parser.add_argument("--seconds", type=float, default=15.0, help="per load level")
     parser.add_argument("--out")
     args = parser.parse_args()
 
@@ -100,84 +210,116 @@ def main() -> None:
 
     store = open_store(args.store)
     run_id = record.resolve_run_id(store, args.run_id)
-    levels = (1, 8, 32)
-    results: dict[str, dict] = {}
+    cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = record.download_model(store, run_id, Path(tmp) / "model")
-        texts = list(
-            pd.read_csv(store.uri_for(record.run_key(run_id, "data/test.csv")), dtype=str, keep_default_na=False)[
-                "text"
-            ][:2000]
-        )
-        bodies = [{"text": t} for t in texts]
+        split = store.read_bytes(record.run_key(run_id, "data/test.csv")).decode("utf-8")
+        texts = [row["text"] for row in csv.DictReader(io.StringIO(split)) if row["text"].strip()][:2000]
         env = {"BENTOML_HOME": str(Path(tmp) / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
-        tag = json.loads(
-            subprocess.run(
-                [str(BIN / "sentiment-pipeline"), "register", "--store", args.store, "--run-id", run_id],
-                env={**os.environ, **env},
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )["tag"]
-
-        port = free_port()
-        seed = start(
-            [str(BIN / "uvicorn"), "benchmarks.seed_server:app", "--port", str(port), "--log-level", "warning"],
-            {"MODEL_DIR": str(model_dir), "TF_CPP_MIN_LOG_LEVEL": "3"},
-            f"http://127.0.0.1:{port}/docs",
+        registered = subprocess.run(
+            [str(BIN / "sentiment-pipeline"), "register", "--store", args.store, "--run-id", run_id],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
         )
-        try:
-            for clients in levels:
-                results[f"seed/{clients}"] = load(f"http://127.0.0.1:{port}/predict", bodies, clients, args.seconds)
-                print("seed-style", clients, results[f"seed/{clients}"], file=sys.stderr)
-        finally:
-            stop(seed)
+        tag = json.loads(registered.stdout)["tag"]
+        onnx_dir = Path(tmp) / "bentoml" / "models" / tag.replace(":", "/")  # what the service loads
+        bento = [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1"]
+        servers = {
+            "seed": (
+                [str(BIN / "uvicorn"), "benchmarks.seed_server:app", "--log-level", "warning"],
+                {"MODEL_DIR": str(model_dir), "TF_CPP_MIN_LOG_LEVEL": "3"},
+            ),
+            "tensorflow": (
+                [*bento, "benchmarks.tensorflow_service:TweetSentiment"],
+                {**env, "SENTIMENT_MODEL_TAG": tag, "KERAS_MODEL_DIR": str(model_dir), "TF_CPP_MIN_LOG_LEVEL": "3"},
+            ),
+            "onnx": ([*bento, "service:TweetSentiment"], {**env, "SENTIMENT_MODEL_TAG": tag}),
+        }
+        results = {name: serve_and_load(name, cmd, e, texts, args.seconds) for name, (cmd, e) in servers.items()}
 
-        port = free_port()
-        bento = start(
-            [str(BIN / "bentoml"), "serve", "service:TweetSentiment", "--host", "127.0.0.1", "--port", str(port)],
-            {**env, "SENTIMENT_MODEL_TAG": tag},
-            f"http://127.0.0.1:{port}/readyz",
-        )
-        try:
-            for clients in levels:
-                results[f"bento/{clients}"] = load(f"http://127.0.0.1:{port}/predict", bodies, clients, args.seconds)
-                print("bentoml", clients, results[f"bento/{clients}"], file=sys.stderr)
-            cycled = (texts * (1 + 2560 // len(texts)))[:2560]  # ten distinct batches even from a small split
-            batches = [{"texts": cycled[i : i + 256]} for i in range(0, 2560, 256)]
-            batch = load(f"http://127.0.0.1:{port}/predict_batch", batches, 4, args.seconds)
-        finally:
-            stop(bento)
+        formed = results["onnx"][32]["mean_batch"]
+        sizes = sorted({1, 8, 32, max(1, round(formed)), BATCH})
+        alone = {size: model_alone(onnx_dir, texts, size, min(args.seconds, 5.0), cores) for size in sizes}
+        alone_formed = alone[max(1, round(formed))]
+        predictor_256 = predictor_alone(onnx_dir, texts, BATCH, min(args.seconds, 5.0))
+        print("model alone", alone, "predictor alone 256", predictor_256, file=sys.stderr)
+        model_mb = (onnx_dir / "model.onnx").stat().st_size / 1e6
 
+    onnx, tf = results["onnx"], results["tensorflow"]
+    batch_texts = {name: results[name]["batch"]["rps"] * BATCH for name in ("tensorflow", "onnx")}
     lines = [
         "# Serving benchmark",
         "",
-        f"Produced by `make bench-serving` (`.venv/bin/python benchmarks/serving_bench.py --store {args.store}`) "
-        f"on {time.strftime('%Y-%m-%d')}; model `{tag}`, {os.cpu_count()} cores, loopback, closed-loop wrk clients, "
-        f"{args.seconds:.0f} s per level, texts from the run's held-out test split.",
+        f"Produced by `make bench-serving` (`.venv/bin/python benchmarks/serving_bench.py --store {args.store} "
+        f"--out benchmarks/serving-results.md`) on {time.strftime('%Y-%m-%d')}; model `{tag}` (model.onnx "
+        f"{model_mb:.1f} MB), {cores} cores, loopback, closed-loop wrk clients, {args.seconds:.0f} s per level, "
+        "texts from the run's held-out test split. The three servers ran one after another in the same run.",
         "",
-        "| /predict | clients | requests/s | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|",
+        "| /predict | clients | requests/s | p50 ms | p99 ms | errors | texts per model call |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, key in (
-        ("seed style: FastAPI + `model.predict` per request", "seed"),
-        ("`bentoml serve`: compiled function + adaptive batching", "bento"),
-    ):
-        for clients in levels:
-            r = results[f"{key}/{clients}"]
+    names = {
+        "seed": "seed style: FastAPI + Keras `model.predict` per request",
+        "tensorflow": "`bentoml serve`, TensorFlow (compiled Keras function) + adaptive batching",
+        "onnx": "**`bentoml serve`, ONNX Runtime + adaptive batching (shipped)**",
+    }
+    for key, label in names.items():
+        for clients in LEVELS:
+            r = results[key][clients]
+            formed_here = f"{r['mean_batch']:.1f}" if "mean_batch" in r else "1"
             lines.append(
-                f"| {name} | {clients} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                f"{r['errors']} of {r['requests']} |"
+                f"| {label} | {clients} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                f"{r['errors']} of {r['requests']:,} | {formed_here} |"
             )
-    speedup = results["bento/32"]["rps"] / results["seed/32"]["rps"]
     lines += [
         "",
-        f"Throughput at 32 clients: **{speedup:.1f}x** the seed-style server.",
-        "",
-        f"`/predict_batch`, 256 texts per request, 4 clients: **{batch['rps'] * 256:,.0f} texts/s** "
-        f"(p50 {batch['p50_ms']:.0f} ms, p99 {batch['p99_ms']:.0f} ms per request, {batch['errors']} errors).",
+        f"| `/predict_batch`, {BATCH} texts per request, 4 clients | texts/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|",
     ]
+    for key in ("tensorflow", "onnx"):
+        b = results[key]["batch"]
+        lines.append(
+            f"| {names[key]} | {batch_texts[key]:,.0f} | {b['p50_ms']:.0f} | {b['p99_ms']:.0f} | "
+            f"{b['errors']} of {b['requests']:,} |"
+        )
+    lines += [
+        "",
+        f"The model alone: ONNX Runtime on pre-tokenized tweets, {cores} single-threaded sessions at once (one per "
+        "core, as the service's workers run it), no HTTP, no cleaning:",
+        "",
+        "| texts per call | texts/s |",
+        "|---|---|",
+        *(
+            f"| {size}{' (what the batcher formed at 32 clients)' if size == max(1, round(formed)) else ''} | "
+            f"{alone[size]:,.0f} |"
+            for size in sizes
+        ),  # fmt: skip
+        "",
+        f"The served predictor alone (cleaning + tokenizer + ONNX Runtime), one process, {BATCH} texts per call: "
+        f"{predictor_256:,.0f} texts/s per core.",
+        "",
+        "Resident memory per worker after the load (MB): "
+        + "; ".join(f"{names[k].strip('*')}: {', '.join(f'{m:,.0f}' for m in results[k]['rss_mb'])}" for k in names)
+        + ".",
+    ]
+    at32 = onnx[32]
+    checks = [
+        (f"32 clients: at least the TensorFlow service's requests/s ({tf[32]['rps']:,.0f})",
+         f"{at32['rps']:,.0f} ({at32['rps'] / tf[32]['rps']:.2f}x)", at32["rps"] >= tf[32]["rps"]),
+        (f"32 clients: p99 within {TARGETS['p99_over_p50']}x of p50",
+         f"{at32['p99_ms'] / at32['p50_ms']:.2f}x", at32["p99_ms"] <= TARGETS["p99_over_p50"] * at32["p50_ms"]),
+        ("32 clients: zero errors", str(at32["errors"]), at32["errors"] == 0),
+        (f"32 clients: at least half the model alone at the batch formed ({alone_formed:,.0f} texts/s)",
+         f"{at32['rps'] / alone_formed:.2f}", at32["rps"] >= TARGETS["of_model_alone_32"] * alone_formed),
+        (f"/predict_batch: at least 80% of the model alone at {BATCH} ({alone[BATCH]:,.0f} texts/s)",
+         f"{batch_texts['onnx'] / alone[BATCH]:.2f}",
+         batch_texts["onnx"] >= TARGETS["of_model_alone_batch"] * alone[BATCH]),
+        ("/predict_batch: zero errors", str(onnx["batch"]["errors"]), onnx["batch"]["errors"] == 0),
+    ]  # fmt: skip
+    lines += ["", "| target (ONNX Runtime service) | measured | met |", "|---|---|---|"]
+    lines += [f"| {what} | {value} | {'yes' if ok else '**no**'} |" for what, value, ok in checks]
     publish(lines, args.out)
 
 
