@@ -11,7 +11,7 @@ TLS-inspecting proxy; it is never copied into an image.
 
 Base image: every Dockerfile takes ``BASE_IMAGE`` (default: the official ``python:3.11.14-slim-bookworm``, what
 GitHub and AWS builds use). ``$BASE_IMAGE`` overrides it; with podman and no override the base is made here from
-Debian's packages (mmdebstrap minbase + ``python3`` + ``python3-venv`` + a venv with a current pip on PATH),
+Debian's packages (mmdebstrap minbase, slimmed, + ``python3`` + ``python3-venv`` + a venv with a current pip on PATH),
 because no image registry is reachable from these machines.
 
 The bento image is built from exactly the build context ``sentiment-pipeline package`` uploads for Kaniko, for
@@ -52,6 +52,7 @@ BENTO_DOCKERFILE = "env/docker/Dockerfile"  # inside the build context (sentimen
 LOCAL_BASE = "localhost/sentiment-python:3.11-bookworm"
 DEBIAN_SUITE = "bookworm"
 BASE_PACKAGES = ("ca-certificates", "python3", "python3-venv")
+SLIM_EXCLUDED = ("doc", "man", "locale", "info", "groff", "lintian", "linda")
 # Debian's venv brings pip 23.0.1, which ignores the system CA store; from 24.2 pip trusts it (truststore).
 BASE_PIP = "pip==26.0.1"
 BASE_PATH = "/opt/python/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -158,7 +159,7 @@ def debian_sources() -> list[str]:
 
 def base_recipe() -> str:
     """What the base is made of; a change rebuilds it."""
-    recipe = {"suite": DEBIAN_SUITE, "packages": BASE_PACKAGES, "pip": BASE_PIP, "path": BASE_PATH, "v": 1}
+    recipe = {"suite": DEBIAN_SUITE, "packages": BASE_PACKAGES, "pip": BASE_PIP, "path": BASE_PATH, "v": 2}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -188,6 +189,11 @@ def build_base(command: str) -> str:
                 "mmdebstrap",
                 "--quiet",
                 "--variant=minbase",
+                # merged /usr made by mmdebstrap itself: the usrmerge package would pull in Perl (46 MB) for good
+                "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+                # what Debian's own slim images leave out (documentation, manuals, translations), licences kept
+                *(f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in SLIM_EXCLUDED),
+                "--dpkgopt=path-include=/usr/share/doc/*/copyright",
                 f"--include={','.join(BASE_PACKAGES)}",
                 f"--customize-hook=copy-in {wheel} /tmp",
                 '--customize-hook=chroot "$1" python3 -m venv /opt/python',
