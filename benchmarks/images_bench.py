@@ -208,7 +208,8 @@ def main() -> int:
     ]
     if base_seconds is not None:
         lines.append(
-            f"The Python base made from Debian's packages (mmdebstrap minbase + python3 + a venv), made once and "
+            "The Python base made from Debian's packages (mmdebstrap minbase without docs, translations or Perl "
+            f"+ python3 + a venv), made once and "
             f"shared by all three: {base_seconds:.0f} s, {images.image_size(command, images.LOCAL_BASE) / 1e6:.0f} MB."
         )
     lines += [
