@@ -19,10 +19,11 @@ from typing import Any
 
 from .. import params as run_params
 from ..errors import RunFailed
+from ..inference.cleaning import CleaningConfig
 from ..records import record
 from ..records.store import LocalStore, Store, StoreError, open_store, read_uri
 from . import notebook_execution
-from .data import DatasetError, load_dataset
+from .data import DatasetError, load_dataset, split_dataset
 
 Progress = Callable[[str], None]
 
@@ -161,6 +162,15 @@ def run_pipeline(
         raw = read_uri(data_uri)
         name = PurePosixPath(data_uri.split("?")[0]).name or "dataset.csv"
         dataset = load_dataset(raw, name)
+        # The split the preprocess notebook will make, made here first, so a dataset it cannot split (one label,
+        # a handful of rows, only copies of a few tweets) stops the run with a one-line error and exit 2.
+        split_dataset(
+            dataset.frame,
+            val_size=params["val_size"],
+            test_size=params["test_size"],
+            seed=params["seed"],
+            cleaning=CleaningConfig(stemmer=params["stemmer"], remove_stop_words=params["remove_stop_words"]),
+        )
         run.data_info = {
             "uri": data_uri,
             "name": name,

@@ -1,10 +1,19 @@
 import pandas as pd
 import pytest
 
-from sentiment_pipeline.training.data import DatasetError, load_dataset, profile, split_dataset
+from sentiment_pipeline.training.data import (
+    DatasetError,
+    duplicate_keys,
+    duplicates,
+    load_dataset,
+    profile,
+    split_dataset,
+)
 
+# Distinct after cleaning (numbers all clean to one placeholder, so "tweet 5" and "tweet 8" would be duplicates).
+TOPICS = [f"topic{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(60)]
 GOOD = "text,label_text\n" + "".join(
-    f"tweet number {i} is {'great' if i % 3 == 0 else 'bad' if i % 3 == 1 else 'here'},"
+    f"tweet about {TOPICS[i]} is {'great' if i % 3 == 0 else 'bad' if i % 3 == 1 else 'here'},"
     f"{'positive' if i % 3 == 0 else 'negative' if i % 3 == 1 else 'neutral'}\n"
     for i in range(60)
 )
@@ -66,8 +75,36 @@ def test_split_is_stratified_disjoint_and_reproducible():
 
 def test_split_refuses_too_few_rows_per_label():
     frame = load_dataset(b"text,label_text\na,positive\nb,negative\nc,neutral\n").frame
-    with pytest.raises(DatasetError, match="too few rows per label"):
+    with pytest.raises(DatasetError, match="too few distinct texts per label"):
         split_dataset(frame)
+
+
+def test_a_split_the_sizes_cannot_make_is_a_dataset_error():
+    frame = load_dataset(GOOD.encode()).frame  # 60 rows: a 2 % test part would hold one row for three labels
+    with pytest.raises(DatasetError, match="cannot split 60 distinct texts with these sizes"):
+        split_dataset(frame, test_size=0.02)
+
+
+def test_duplicates_never_straddle_the_split_and_are_counted():
+    frame = load_dataset(GOOD.encode()).frame
+    copies = frame.assign(text=frame["text"].str.upper().str.replace(" ", "   "))  # near copies: same cleaned text
+    tripled = pd.concat([frame, frame, copies], ignore_index=True)
+    with_url = frame.assign(text=frame["text"] + " http://t.co/y")
+
+    parts = split_dataset(tripled, val_size=0.2, test_size=0.2, seed=3)
+
+    keys = {name: set(duplicate_keys(list(part["text"]))) for name, part in parts.items()}
+    assert not (keys["train"] & keys["test"] or keys["train"] & keys["val"] or keys["val"] & keys["test"])
+    assert sum(len(part) for part in parts.values()) == len(tripled)  # nothing dropped: groups move whole
+    assert {k: len(v) for k, v in parts.items()} == {"train": 108, "val": 36, "test": 36}
+    found = duplicates(tripled, duplicate_keys(list(tripled["text"])))
+    assert found == {"rows": 120, "groups": 60, "groups_with_conflicting_labels": 0}
+    assert duplicates(with_url, duplicate_keys(list(with_url["text"]))) == {
+        "rows": 0, "groups": 0, "groups_with_conflicting_labels": 0
+    }  # fmt: skip
+    # without duplicates the split is the plain stratified row split it always was
+    plain = split_dataset(frame, val_size=0.2, test_size=0.2, seed=3)
+    assert list(plain["test"]["text"]) == list(parts["test"]["text"][::3])  # each group: the original, then copies
 
 
 def test_profile_counts():

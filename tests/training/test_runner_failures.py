@@ -29,8 +29,15 @@ def _latest(store: Path) -> bytes | None:
 # untouched) is the same for every DatasetError, whose messages test_data.py checks in process.
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"text,sentiment\nhi,positive\n", "missing column(s) label_text (found: text, sentiment)")],
-    ids=["missing-column"],
+    [
+        (b"text,sentiment\nhi,positive\n", "missing column(s) label_text (found: text, sentiment)"),
+        # parses, but the split cannot be made: stopped by the runner's own split, not inside a notebook cell
+        (
+            ("text,label_text\n" + "".join(f"great day {w},positive\n" for w in "abcdefgh")).encode(),
+            "too few distinct texts per label for a stratified split (negative 0, neutral 0; need 5)",
+        ),
+    ],
+    ids=["missing-column", "one-label"],
 )
 def test_bad_dataset_fails_before_training(store_with_good_run, tmp_path, content, message):
     store, good_run = store_with_good_run
