@@ -11,6 +11,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .data import LABEL_COLUMN, LABELS, TEXT_COLUMN
 
+MAX_WORD_BINS = 200
 COLORS = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#2ca02c"}
 
 
@@ -23,17 +24,21 @@ def data_profile(frame: pd.DataFrame) -> plt.Figure:
         left.annotate(f"{value:,} ({value / max(len(frame), 1):.0%})", (x, value), ha="center", va="bottom")
     left.set_title("Class balance")
     left.set_ylabel("tweets")
+    # One bin per word count, up to a cap: one pasted 1 MB "tweet" made a histogram of 200,000 bins (10 minutes,
+    # 6 GB). Longer texts are counted in the last bin, labelled as such.
     words = frame[TEXT_COLUMN].str.split().str.len()
+    cap = int(min(max(words.quantile(0.999), 10), MAX_WORD_BINS))
+    clipped = words.clip(upper=cap)
     for label in LABELS:
         right.hist(
-            words[frame[LABEL_COLUMN] == label],
-            bins=range(0, int(words.max()) + 2),
+            clipped[frame[LABEL_COLUMN] == label],
+            bins=range(0, cap + 2),
             alpha=0.5,
             label=label,
             color=COLORS[label],
         )
     right.set_title("Words per tweet")
-    right.set_xlabel("words")
+    right.set_xlabel("words" if int(words.max()) <= cap else f"words (the last bin: {cap} or more)")
     right.legend()
     fig.tight_layout()
     return fig
