@@ -127,6 +127,11 @@ class TweetTokenizer:
         }
         if self.char_index:
             inputs["chars"] = self._encode_chars(token_lists)
+        # A text that cleans to no tokens (whitespace, only stop words) would be all padding: the model's masked
+        # averages then divide by zero and answer NaN. It is encoded as one unknown word instead: a defined answer.
+        empty = [i for i, tokens in enumerate(token_lists) if not tokens]
+        inputs["words"][empty, 0] = OOV_ID
+        inputs["ngrams"][empty, 0] = OOV_ID
         return inputs
 
     def _encode_chars(self, token_lists: Sequence[Sequence[str]]) -> np.ndarray:

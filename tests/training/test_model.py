@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sentiment_pipeline.inference.cleaning import clean_texts
+from sentiment_pipeline.inference.cleaning import CleaningConfig, clean_texts
 from sentiment_pipeline.inference.tokenizer import TweetTokenizer
 from sentiment_pipeline.params import ModelConfig
 from sentiment_pipeline.training.keras_predictor import keras_predictor, load_keras_predictor
@@ -54,3 +54,13 @@ def test_training_feeds_each_architecture_only_the_inputs_it_has(tokenizer):
     config = ModelConfig(**{**TINY.to_dict(), "ngram_dim": 0, "char_dim": 0, "epochs": 1})
     model, history = train_model(tokenizer, inputs, labels, inputs, labels, 3, config, verbose=0)
     assert sorted(model.input) == ["words"] and len(history["members"]) == 1
+
+
+def test_a_text_that_cleans_to_nothing_gets_finite_probabilities(tokenizer):
+    """Whitespace or only stop words: no tokens. Encoded as one unknown word, never an all-padding row (NaN)."""
+    stop_words = TweetTokenizer(cleaning=CleaningConfig(remove_stop_words=True), min_count=1, max_len=8)
+    stop_words.fit(clean_texts(TEXTS, CleaningConfig(remove_stop_words=True)))
+    for fitted, texts in ((tokenizer, ["", "   ", "\t"]), (stop_words, ["the and of", "I love this so much"])):
+        model = build_model(fitted, 3, TINY)
+        probabilities = keras_predictor(model, fitted, ["negative", "neutral", "positive"]).predict_proba(texts)
+        assert np.isfinite(probabilities).all() and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5), texts
