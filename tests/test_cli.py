@@ -30,6 +30,14 @@ def test_predict_on_an_empty_store_says_why(tmp_path):
     assert "latest.json does not exist: no run has succeeded in this store yet" in result.stderr
 
 
+def test_a_store_that_is_a_file_is_one_error_line_and_exit_2(tmp_path):
+    (tmp_path / "store").write_text("a file, not a folder")
+    (tmp_path / "data.csv").write_text("text,label_text\nhi,positive\n")
+    result = cli("run", "--data", str(tmp_path / "data.csv"), "--store", str(tmp_path / "store"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: cannot write to the store file://")
+
+
 def test_run_requires_data_and_store(monkeypatch):
     monkeypatch.delenv("SENTIMENT_PIPELINE_DATA", raising=False)
     monkeypatch.delenv("SENTIMENT_PIPELINE_STORE", raising=False)

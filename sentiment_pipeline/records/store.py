@@ -52,16 +52,24 @@ class LocalStore:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise StoreError(f"{self.uri_for(key)} does not exist") from None
+        except OSError as exc:
+            raise _os_error(exc, f"cannot read {self.uri_for(key)}") from None
 
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        except OSError as exc:  # a read-only folder, a file where a folder should be, a full disk
+            raise _os_error(exc, f"cannot write to the store {self.uri}") from None
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; records are meant to be shared
             os.replace(tmp, path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise _os_error(exc, f"cannot write {self.uri_for(key)}") from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -80,6 +88,13 @@ class LocalStore:
     def uri_for(self, key: str) -> str:
         # papermill and nbconvert want a plain path for local files.
         return str(self._path(key))
+
+
+def _os_error(exc: OSError, doing: str) -> StoreError:
+    """One line for the user: what failed and the system's reason, without a traceback."""
+    reason = exc.strerror or type(exc).__name__
+    where = f" ({exc.filename})" if exc.filename else ""
+    return StoreError(f"{doing}: {reason}{where}")
 
 
 def _s3_client():

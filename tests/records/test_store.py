@@ -26,6 +26,22 @@ def test_local_store(tmp_path):
     assert not [p for p in (tmp_path / "root").rglob(".*")]  # no temp files left behind
 
 
+def test_os_errors_of_a_local_store_are_one_line_store_errors(tmp_path):
+    """A file where the store's folder should be, or a folder where a record file should be: StoreError (the
+    CLI's exit 2 and one `error:` line), not a traceback."""
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(StoreError, match=r"cannot write to the store file://.*a-file: Not a directory") as info:
+        LocalStore(tmp_path / "a-file").write_bytes("runs/r/manifest.json", b"{}")
+    assert "\n" not in str(info.value)
+    store = LocalStore(tmp_path / "store")
+    (tmp_path / "store" / "runs" / "r" / "params.json").mkdir(parents=True)
+    with pytest.raises(StoreError, match=r"cannot read .*params.json: Is a directory"):
+        store.read_bytes("runs/r/params.json")
+    with pytest.raises(StoreError, match=r"cannot write .*params.json: Is a directory"):
+        store.write_bytes("runs/r/params.json", b"{}")
+    assert not [p for p in (tmp_path / "store").rglob(".*")]  # no temp file left behind
+
+
 @pytest.mark.slow  # starts a moto server
 def test_s3_store_against_moto_server(aws_env):
     boto3.client("s3").create_bucket(Bucket="records")
