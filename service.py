@@ -17,6 +17,7 @@ import bentoml
 
 from sentiment_pipeline.inference.predictor import load_predictor
 from sentiment_pipeline.inference.serving import (
+    BodyLimitMiddleware,
     JsonOnlyMiddleware,
     Prediction,
     SentimentPredictor,
@@ -72,3 +73,4 @@ class TweetSentiment:
 
 
 TweetSentiment.add_asgi_middleware(JsonOnlyMiddleware)
+TweetSentiment.add_asgi_middleware(BodyLimitMiddleware)

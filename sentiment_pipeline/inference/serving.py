@@ -5,6 +5,7 @@ Kept out of ``service.py`` so it is unit-testable and so the service file stays 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
@@ -17,6 +18,8 @@ from .predictor import Predictor
 
 MAX_TEXT_CHARS = 2_000  # tweets are at most 280 characters; this leaves room for pasted text
 MAX_BATCH_TEXTS = 256  # per /predict_batch request; one model call handles this in ~10 ms
+# The largest valid request: 256 texts of 2,000 characters, each escaped as \uXXXX in JSON (6 bytes), is 3.1 MB.
+MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 def _not_blank(text: str) -> str:
@@ -135,17 +138,58 @@ class JsonOnlyMiddleware:
             headers = dict(scope.get("headers") or [])
             media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
             if media_type not in (b"application/json", b""):
-                body = b'{"error": "send the request body as JSON with Content-Type: application/json"}'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 415,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await _json_error(send, 415, "send the request body as JSON with Content-Type: application/json")
                 return
         await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Answer 413 to a request body over ``max_bytes`` without holding it: a 200 MB body was read whole before.
+
+    A declared Content-Length over the limit is refused before any of the body is read; a chunked body is read
+    up to the limit and then handed on, or refused.
+    """
+
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await _json_error(send, 413, f"request body over {self.max_bytes:,} bytes")
+                return
+            await self.app(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                await _json_error(send, 413, f"request body over {self.max_bytes:,} bytes")
+                return
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _json_error(send, status: int, error: str) -> None:
+    body = json.dumps({"error": error}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

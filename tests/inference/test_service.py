@@ -169,6 +169,16 @@ def test_non_json_bodies_are_415(server, content_type):
     assert response.status_code == 415 and "application/json" in response.json()["error"]
 
 
+def test_a_body_over_the_limit_is_413_declared_or_streamed_and_the_service_keeps_serving(server):
+    body = b'{"texts": ["' + b"x" * (5 * 1024 * 1024) + b'"]}'  # 5 MB: over 4 MB, never read whole
+    declared = httpx.post(f"{server}/predict_batch", content=body, headers={"content-type": "application/json"})
+    assert declared.status_code == 413 and "request body over" in declared.json()["error"]
+    chunks = (body[i : i + 65536] for i in range(0, len(body), 65536))  # no Content-Length: chunked
+    streamed = httpx.post(f"{server}/predict_batch", content=chunks, headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert httpx.post(f"{server}/predict", json={"text": "still fine"}, timeout=10).status_code == 200
+
+
 def test_health_metrics_and_openapi(server):
     for path in ("/healthz", "/livez", "/readyz"):
         assert httpx.get(f"{server}{path}", timeout=5).status_code == 200

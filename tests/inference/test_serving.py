@@ -46,3 +46,44 @@ def test_a_failing_model_call_fails_only_its_requests():
     (failed, served), later = asyncio.run(main())
     assert isinstance(failed, RuntimeError) and str(failed) == "model broke"
     assert [p.label for p in served] == ["good"] and [p.label for p in later] == ["later"]
+
+
+def _call(middleware, headers: dict, chunks: list[bytes]) -> tuple[list[dict], list[bytes]]:
+    """Drive an ASGI middleware once; returns what it sent and the body the wrapped app read."""
+    sent, read = [], []
+
+    async def app(scope, receive, send):
+        more = True
+        while more:
+            message = await receive()
+            read.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/predict_batch", "headers": list(headers.items())}
+    asyncio.run(middleware(app)(scope, receive, send))
+    return sent, read
+
+
+def test_request_bodies_over_the_limit_get_413_without_reaching_the_service():
+    from sentiment_pipeline.inference.serving import MAX_BODY_BYTES, BodyLimitMiddleware
+
+    big = b"x" * (MAX_BODY_BYTES + 1)
+    sent, read = _call(BodyLimitMiddleware, {b"content-length": str(len(big)).encode()}, [b""])
+    assert sent[0]["status"] == 413 and read == []  # refused on the declared length, nothing read
+    assert b"request body over" in sent[1]["body"]
+    sent, read = _call(BodyLimitMiddleware, {}, [big[: MAX_BODY_BYTES // 2]] * 3)  # chunked, no length
+    assert sent[0]["status"] == 413 and read == []
+    sent, read = _call(BodyLimitMiddleware, {}, [b'{"texts": ', b'["ok"]}'])  # chunked and small: handed on whole
+    assert sent[0]["status"] == 200 and b"".join(read) == b'{"texts": ["ok"]}'
+    sent, read = _call(BodyLimitMiddleware, {b"content-length": b"17"}, [b'{"texts": ["ok"]}'])
+    assert sent[0]["status"] == 200 and read == [b'{"texts": ["ok"]}']
