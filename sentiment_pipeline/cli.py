@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import BadInput, DatasetError, StoreError, UsageError
+from .errors import BadInput, DatasetError, StoreError, Terminated, UsageError
 from .training.sample import ROWS_PER_LABEL
 
 EXIT_RUN_FAILED = 1
@@ -61,6 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run_pipeline(args.data, args.store, run_id=args.run_id, overrides=parse_overrides(args.param))
     except RunFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if isinstance(exc.__cause__, Terminated):
+            return 128 + exc.__cause__.signal_number  # the shell's convention for a process ended by a signal
         return EXIT_BAD_INPUT if isinstance(exc.__cause__, (DatasetError, StoreError)) else EXIT_RUN_FAILED
     print(
         json.dumps(

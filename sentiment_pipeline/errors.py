@@ -49,5 +49,16 @@ class RunFailed(PipelineError, RuntimeError):
         self.run_id, self.step, self.message = run_id, step, message
 
 
+class Terminated(BaseException):
+    """SIGTERM (what ECS and Airflow send to stop a task) arrived during a run.
+
+    A BaseException, like KeyboardInterrupt, so no ``except Exception`` in a library swallows it on its way to the
+    runner, which records the run as failed."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(f"stopped by signal {signal_number} (SIGTERM: the task was stopped)")
+        self.signal_number = signal_number
+
+
 class CommandFailed(PipelineError, RuntimeError):
     """A local pipeline command exited non-zero; the message carries its last output lines."""

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import params as run_params
-from ..errors import RunFailed
+from ..errors import RunFailed, Terminated
 from ..inference.cleaning import CleaningConfig
 from ..records import record
 from ..records.store import LocalStore, Store, StoreError, open_store, read_uri
@@ -153,6 +156,30 @@ def run_pipeline(
 
     run = _Run(store, run_id, progress)
     run.write_manifest("running")  # also proves the store is writable before any real work
+    with _sigterm_raises():
+        return _execute(run, data_uri, params, source_notebooks, progress)
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While a run executes, SIGTERM raises Terminated, so the run ends ``failed`` with the reason and its temp folder
+    removed instead of the process dying with the manifest ``running`` forever. Main thread only (Python's rule)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signal_number: int, _frame) -> None:
+        raise Terminated(signal_number)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _execute(run: _Run, data_uri: str, params: dict, source_notebooks: Path, progress: Progress) -> RunResult:
+    store, run_id = run.store, run.run_id
     progress(f"run {run_id} -> {store.uri_for(run.key(''))}")
     workdir = Path(tempfile.mkdtemp(prefix="sentiment-run-"))
     executed: list[str] = []
@@ -231,7 +258,9 @@ def run_pipeline(
         )
         return RunResult(run_id, store.uri, metrics, round(time.perf_counter() - run.clock, 2))
     except BaseException as exc:
-        message = _one_line(exc) if not isinstance(exc, (DatasetError, StoreError)) else str(exc)
+        if isinstance(exc, Terminated):  # the failed record must get written; SIGKILL still ends the process
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        message = str(exc) if isinstance(exc, (DatasetError, StoreError, Terminated)) else _one_line(exc)
         progress(f"FAILED in {run.step}: {message}")
         if run.step != "record":
             _render_reports(run, executed)

@@ -1,13 +1,17 @@
 """Bad input gets a clear one-line error; a failed run keeps its record and never moves latest.json."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from support.project import FAST, NOTEBOOKS, TINY, as_args, cli
+from support.project import BIN, FAST, NOTEBOOKS, TINY, as_args, cli
 
 pytestmark = pytest.mark.slow
 
@@ -111,3 +115,48 @@ def test_failing_notebook_cell_keeps_the_executed_notebook_and_a_failed_manifest
     assert retry.returncode == 0, retry.stderr
     assert json.loads((run / "manifest.json").read_text())["status"] == "succeeded"
     assert json.loads(_latest(store))["run_id"] == "broken-run"
+
+
+def test_sigterm_ends_the_run_failed_with_the_reason_and_nothing_left_behind(
+    store_with_good_run, labelled_csv, tmp_path
+):
+    """What ECS and Airflow send to stop a task: the run must end `failed`, not stay `running` forever."""
+    store, good_run = store_with_good_run
+    latest = _latest(store)
+    slow = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, slow)
+    notebook = nbformat.read(slow / "train.ipynb", as_version=4)
+    notebook.cells.insert(5, nbformat.v4.new_code_cell("import time\ntime.sleep(600)  # a long training step"))
+    nbformat.write(notebook, slow / "train.ipynb")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "SENTIMENT_PIPELINE_NOTEBOOKS": str(slow), "TMPDIR": str(scratch)}
+    command = [str(BIN / "sentiment-pipeline"), "run", "--data", str(labelled_csv), "--store", str(store)]
+    process = subprocess.Popen(
+        [*command, "--run-id", "stopped-run", *FAST],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    lines = []
+    for line in process.stderr:  # wait until the training notebook runs
+        lines.append(line)
+        if "Executing Cell 6" in line and any("executing train.ipynb" in seen for seen in lines):
+            break
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    _, rest = process.communicate(timeout=90)
+
+    assert process.returncode == 128 + signal.SIGTERM, "".join(lines)[-2000:] + rest[-2000:]
+    assert rest.strip().splitlines()[-1] == (
+        "error: run stopped-run failed in train: stopped by signal 15 (SIGTERM: the task was stopped)"
+    )
+    manifest = json.loads((store / "runs" / "stopped-run" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["failed_step"] == "train" and "SIGTERM" in manifest["error"]
+    assert _latest(store) == latest
+    assert not list(scratch.glob("sentiment-run-*"))  # the run's temp folder is gone
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):  # and so is every process it started (the notebook's kernel)
+        os.killpg(process.pid, 0)
