@@ -12,6 +12,7 @@ import csv
 import hashlib
 import importlib.util
 import io
+import json
 import re
 import shutil
 import tempfile
@@ -56,7 +57,7 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
     except bentoml.exceptions.NotFound:
         pass
 
-    params = record.read_json(store, record.run_key(run_id, record.PARAMS))
+    params = json.loads(record.read_verified(store, run_id, record.PARAMS, manifest))
     metrics = record.read_metrics(store, run_id)
     metadata = {
         "run_id": run_id,
@@ -76,7 +77,7 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
         if (staged / ONNX_FILE).exists():
             check = {**metrics["onnx"], "exported": "training"} if "onnx" in metrics else {"exported": "training"}
         else:
-            check = {**_export_older_run(store, run_id, staged), "exported": "registration"}
+            check = {**_export_older_run(store, run_id, staged, manifest), "exported": "registration"}
         metadata["onnx"] = {k: check[k] for k in ("exported", "n", "max_abs_diff", "argmax_agrees") if k in check}
         with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
             for name in SERVED_FILES:
@@ -87,7 +88,7 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
 EXPORTER_MODULES = ("tensorflow", "keras", "tf2onnx", "onnxruntime")  # what exporting a recorded model needs
 
 
-def _export_older_run(store: Store, run_id: str, model_dir: Path) -> dict[str, Any]:
+def _export_older_run(store: Store, run_id: str, model_dir: Path, manifest: dict) -> dict[str, Any]:
     """``model.onnx`` for a run recorded before runs exported it, checked on the run's recorded test split."""
     missing = [name for name in EXPORTER_MODULES if importlib.util.find_spec(name) is None]
     if missing:  # e.g. the Airflow image: the package without its training dependencies
@@ -98,6 +99,6 @@ def _export_older_run(store: Store, run_id: str, model_dir: Path) -> dict[str, A
         )
     from ..training.onnx_export import export_recorded_model
 
-    split = store.read_bytes(record.run_key(run_id, "data/test.csv")).decode("utf-8")
+    split = record.read_verified(store, run_id, "data/test.csv", manifest).decode("utf-8")
     texts = [row["text"] for row in csv.DictReader(io.StringIO(split))]
     return export_recorded_model(model_dir, texts)

@@ -134,10 +134,29 @@ def succeeded_manifest(store: Store, run_id: str) -> dict[str, Any]:
     return manifest
 
 
+def read_verified(store: Store, run_id: str, name: str, manifest: dict[str, Any]) -> bytes:
+    """A file of a run's record, refused unless its bytes are those the manifest recorded (sha256 and size).
+
+    A model file truncated or replaced after the run was registered, and the service then crash-looped; every
+    reader of a record (register, package, predict, evaluate, the DAG's gate) reads through here.
+    """
+    recorded = {entry["path"]: entry for entry in manifest.get("files", [])}
+    data = store.read_bytes(run_key(run_id, name))
+    if name not in recorded:
+        raise StoreError(f"run {run_id}: {name} is not in its manifest; the record was changed after the run")
+    if sha256_bytes(data) != recorded[name]["sha256"]:
+        raise StoreError(
+            f"run {run_id}: {name} does not match its manifest ({len(data):,} bytes, sha256 {sha256_bytes(data)[:12]}; "
+            f"recorded {recorded[name]['bytes']:,} bytes, {recorded[name]['sha256'][:12]}): the record was changed "
+            "after the run; restore the file or run the pipeline again"
+        )
+    return data
+
+
 def read_metrics(store: Store, run_id: str) -> dict[str, Any]:
-    """``metrics.json`` of a succeeded run."""
-    succeeded_manifest(store, run_id)
-    return read_json(store, run_key(run_id, METRICS))
+    """``metrics.json`` of a succeeded run, checked against its manifest."""
+    manifest = succeeded_manifest(store, run_id)
+    return json.loads(read_verified(store, run_id, METRICS, manifest))
 
 
 def metrics_document(
@@ -173,15 +192,20 @@ def metrics_document(
 
 
 def download_model(store: Store, run_id: str, dest: Path) -> Path:
-    """Copy ``runs/<run_id>/model/*`` of a succeeded run to ``dest``."""
-    succeeded_manifest(store, run_id)
+    """Copy ``runs/<run_id>/model/*`` of a succeeded run to ``dest``, each file checked against the manifest."""
+    manifest = succeeded_manifest(store, run_id)
     prefix = run_key(run_id, MODEL_DIR)
     keys = store.list(prefix)
     if not keys:
         raise StoreError(f"run {run_id} has no model files under {store.uri_for(prefix)}")
+    listed = {key[len(run_key(run_id)) :] for key in keys}
+    missing = sorted(e["path"] for e in manifest.get("files", []) if e["path"].startswith(MODEL_DIR))
+    missing = [name for name in missing if name not in listed]
+    if missing:
+        raise StoreError(f"run {run_id}: {', '.join(missing)} recorded in its manifest but missing from the store")
     dest.mkdir(parents=True, exist_ok=True)
     for key in keys:
         target = dest / key[len(prefix) :]
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(store.read_bytes(key))
+        target.write_bytes(read_verified(store, run_id, key[len(run_key(run_id)) :], manifest))
     return dest

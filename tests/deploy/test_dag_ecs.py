@@ -310,9 +310,11 @@ def test_the_gate_compares_with_the_run_the_ecs_service_serves(ecs_env, aws, mon
         monkeypatch.setenv(key, ecs_env[key])
     s3, ecs = aws["s3"], aws["ecs"]
     for run_id, score in (("champion", 0.80), ("challenger", 0.79), ("better", 0.81)):
-        body = json.dumps({"model": {"macro_f1": score}})
+        body = json.dumps({"model": {"macro_f1": score}}).encode()
         s3.put_object(Bucket="tweets-artifacts", Key=f"pipeline/runs/{run_id}/metrics.json", Body=body)
-        manifest = json.dumps({"run_id": run_id, "status": "succeeded"})  # readers trust only succeeded runs
+        recorded = [{"path": "metrics.json", "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}]
+        # readers trust only succeeded runs, and only files whose bytes the manifest recorded
+        manifest = json.dumps({"run_id": run_id, "status": "succeeded", "files": recorded})
         s3.put_object(Bucket="tweets-artifacts", Key=f"pipeline/runs/{run_id}/manifest.json", Body=manifest)
     current = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]["taskDefinition"]
     definition = ecs.describe_task_definition(taskDefinition=current)["taskDefinition"]

@@ -3,6 +3,7 @@ one included (exported at registration and checked on the run's own test split).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -38,10 +39,18 @@ def test_a_run_recorded_before_onnx_exports_it_at_registration(finished_run, tmp
     store = tmp_path / "store"
     shutil.copytree(source, store)
     run = store / "runs" / run_id
-    (run / "model" / "model.onnx").unlink()  # what an older run's record looks like
+    (run / "model" / "model.onnx").unlink()  # what an older run's record looks like, manifest included
     metrics = json.loads((run / "metrics.json").read_text())
     del metrics["onnx"]
     (run / "metrics.json").write_text(json.dumps(metrics))
+    manifest = json.loads((run / "manifest.json").read_text())
+    body = (run / "metrics.json").read_bytes()
+    manifest["files"] = [
+        {**f, "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)} if f["path"] == "metrics.json" else f
+        for f in manifest["files"]
+        if f["path"] != "model/model.onnx"
+    ]
+    (run / "manifest.json").write_text(json.dumps(manifest))
     home = tmp_path / "bentoml"
 
     cli("register", "--store", str(store), "--run-id", run_id, env={"BENTOML_HOME": str(home)}, check=True)
@@ -70,4 +79,20 @@ def test_where_the_export_cannot_run_the_error_names_the_fix(monkeypatch, tmp_pa
     with pytest.raises(
         BadInput, match=r"run old-run has no model.onnx .* \(tf2onnx not installed\): register it where"
     ):
-        registry._export_older_run(None, "old-run", tmp_path)
+        registry._export_older_run(None, "old-run", tmp_path, {})
+
+
+@pytest.mark.slow
+def test_a_record_changed_after_the_run_is_refused_naming_the_file(finished_run, tmp_path):
+    """A truncated model file was registered and the service crash-looped; now every reader checks the manifest."""
+    source, run_id = finished_run
+    store = tmp_path / "store"
+    shutil.copytree(source, store)
+    model = store / "runs" / run_id / "model" / "model.onnx"
+    model.write_bytes(model.read_bytes()[:1000])  # truncated after the run
+    home = {"BENTOML_HOME": str(tmp_path / "bentoml")}
+    for command in (("register",), ("predict", "hello")):
+        result = cli(*command[:1], "--store", str(store), "--run-id", run_id, *command[1:], env=home)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"run {run_id}: model/model.onnx does not match its manifest (1,000 bytes" in result.stderr
+    assert not (tmp_path / "bentoml" / "models" / MODEL_NAME).exists()  # nothing registered

@@ -16,9 +16,12 @@ def _scores(macro_f1: float) -> dict:
 def _store_with(tmp_path, **statuses: str) -> LocalStore:
     store = LocalStore(tmp_path)
     for run_id, status in statuses.items():
-        store.write_bytes(record.run_key(run_id, record.MANIFEST), record.to_json_bytes({"status": status}))
-        store.write_bytes(record.run_key(run_id, record.METRICS), record.to_json_bytes({"model": _scores(0.7)}))
-        store.write_bytes(record.run_key(run_id, "model/labels.json"), b'{"labels": ["a"]}')
+        files = {record.METRICS: record.to_json_bytes({"model": _scores(0.7)}), "model/labels.json": b'{"labels": []}'}
+        for name, data in files.items():
+            store.write_bytes(record.run_key(run_id, name), data)
+        recorded = [{"path": n, "sha256": record.sha256_bytes(d), "bytes": len(d)} for n, d in files.items()]
+        manifest = {"status": status, "files": recorded}
+        store.write_bytes(record.run_key(run_id, record.MANIFEST), record.to_json_bytes(manifest))
     return store
 
 
@@ -53,6 +56,25 @@ def test_only_a_succeeded_run_is_read(tmp_path):
     with pytest.raises(StoreError, match="run missing not found"):
         record.succeeded_manifest(store, "missing")
     assert (record.download_model(store, "good", tmp_path / "out" / "good") / "labels.json").is_file()
+
+
+def test_a_file_changed_missing_or_added_after_the_run_is_refused_naming_it(tmp_path):
+    store = _store_with(tmp_path, good="succeeded")
+    store.write_bytes(record.run_key("good", "model/labels.json"), b'{"labels": ["changed"]}')
+    with pytest.raises(StoreError, match=r"run good: model/labels.json does not match its manifest \(23 bytes"):
+        record.download_model(store, "good", tmp_path / "out")
+    store.write_bytes(record.run_key("good", record.METRICS), b"{}")
+    with pytest.raises(StoreError, match="run good: metrics.json does not match its manifest"):
+        record.read_metrics(store, "good")
+    store = _store_with(tmp_path / "b", good="succeeded")
+    store.write_bytes(record.run_key("good", "model/extra.bin"), b"planted")
+    with pytest.raises(StoreError, match="run good: model/extra.bin is not in its manifest"):
+        record.download_model(store, "good", tmp_path / "out-b")
+    store = _store_with(tmp_path / "c", good="succeeded")
+    (tmp_path / "c" / "runs" / "good" / "model" / "labels.json").unlink()
+    store.write_bytes(record.run_key("good", "model/other.json"), b"{}")
+    with pytest.raises(StoreError, match="model/labels.json recorded in its manifest but missing from the store"):
+        record.download_model(store, "good", tmp_path / "out-c")
 
 
 def test_a_manifest_that_is_not_json_or_not_an_object_is_refused(tmp_path):
