@@ -58,7 +58,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger("papermill").setLevel(logging.INFO)
 
     try:
-        result = run_pipeline(args.data, args.store, run_id=args.run_id, overrides=parse_overrides(args.param))
+        result = run_pipeline(
+            args.data,
+            args.store,
+            run_id=args.run_id,
+            overrides=parse_overrides(args.param),
+            take_over_stale=args.take_over_stale,
+        )
     except RunFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         if isinstance(exc.__cause__, Terminated):
@@ -158,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_store(run)
     run.add_argument("--run-id", default=None, help="default: UTC timestamp + random suffix")
+    run.add_argument(
+        "--take-over-stale",
+        action="store_true",
+        help="re-run a run id whose record has said 'running' for over 6 h (its process was killed or lost)",
+    )
     run.add_argument(
         "-p",
         "--param",

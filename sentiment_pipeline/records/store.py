@@ -8,6 +8,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,6 +24,7 @@ class Store(Protocol):
     def read_bytes(self, key: str) -> bytes: ...
     def write_bytes(self, key: str, data: bytes) -> None: ...
     def exists(self, key: str) -> bool: ...
+    def replace_if(self, key: str, data: bytes, expected: bytes | None) -> bool: ...
     def list(self, prefix: str = "") -> list[str]: ...
     def uri_for(self, key: str) -> str: ...
 
@@ -77,6 +79,40 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def replace_if(self, key: str, data: bytes, expected: bytes | None) -> bool:
+        """Write ``data`` only if ``key`` holds exactly ``expected`` (None: does not exist); False if it does not.
+
+        A compare-and-swap among processes sharing the folder: an exclusively created lock file next to the key
+        makes read-compare-write one step (held for milliseconds; one older than a minute is a crashed holder's).
+        """
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _os_error(exc, f"cannot write to the store {self.uri}") from None
+        lock = path.parent / f".{path.name}.lock"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                break
+            except FileExistsError:
+                if time.time() - _mtime(lock) > 60:
+                    lock.unlink(missing_ok=True)
+                elif time.monotonic() > deadline:
+                    raise StoreError(f"{self.uri_for(key)} stayed locked by another writer for 30 s") from None
+                time.sleep(0.01)
+            except OSError as exc:
+                raise _os_error(exc, f"cannot write to the store {self.uri}") from None
+        try:
+            current = path.read_bytes() if path.is_file() else None
+            if current != expected:
+                return False
+            self.write_bytes(key, data)
+            return True
+        finally:
+            lock.unlink(missing_ok=True)
+
     def list(self, prefix: str = "") -> list[str]:
         base = self.root / prefix if prefix else self.root
         if not base.exists():
@@ -88,6 +124,13 @@ class LocalStore:
     def uri_for(self, key: str) -> str:
         # papermill and nbconvert want a plain path for local files.
         return str(self._path(key))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return time.time()
 
 
 def _os_error(exc: OSError, doing: str) -> StoreError:
@@ -156,6 +199,36 @@ class S3Store:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
         except Exception as exc:
             raise _s3_error(exc, self.uri_for(key)) from None
+
+    def replace_if(self, key: str, data: bytes, expected: bytes | None) -> bool:
+        """Write ``data`` only if ``key`` holds exactly ``expected`` (None: does not exist); False if it does not.
+
+        S3's conditional writes: If-None-Match for a new key, If-Match on the ETag of the bytes compared."""
+        from botocore.exceptions import ClientError
+
+        conditions: dict[str, str] = {"IfNoneMatch": "*"}
+        if expected is not None:
+            try:
+                current = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                    return False
+                raise _s3_error(exc, self.uri_for(key)) from None
+            if current["Body"].read() != expected:
+                return False
+            conditions = {"IfMatch": current["ETag"]}
+        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type, **conditions
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
+                return False
+            raise _s3_error(exc, self.uri_for(key)) from None
+        except Exception as exc:
+            raise _s3_error(exc, self.uri_for(key)) from None
+        return True
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -97,15 +98,49 @@ class _Run:
     def write_manifest(self, status: str, error: str | None = None) -> None:
         self.store.write_bytes(self.key(record.MANIFEST), record.to_json_bytes(self.manifest(status, error)))
 
+    def claim(self, take_over_stale: bool = False) -> None:
+        """Write the ``running`` manifest only if the run id is free: new, failed (a retry), or explicitly taken over
+        from a ``running`` record older than STALE_RUNNING_S. One compare-and-swap on the manifest (S3 conditional
+        writes, a lock file locally), so of two processes starting one run id at once exactly one proceeds; the
+        other writes nothing. Two such runs used to leave one record mixing both runs' files."""
+        key = self.key(record.MANIFEST)
+        current = self.store.read_bytes(key) if self.store.exists(key) else None
+        existing = _parse_manifest(current)
+        status = existing.get("status")
+        if status == record.SUCCEEDED:
+            raise StoreError(f"run {self.run_id} already succeeded in {self.store.uri}; choose another --run-id")
+        if status == record.RUNNING:
+            age = _age_s(existing.get("started_at"))
+            if not take_over_stale or age < STALE_RUNNING_S:
+                raise StoreError(
+                    f"run {self.run_id} is already running (started {existing.get('started_at')}, {age / 60:.0f} min "
+                    f"ago) and writing its record; wait for it, or once it has been running over "
+                    f"{STALE_RUNNING_S // 3600} h (a killed task or a lost machine) pass --take-over-stale"
+                )
+        if not self.store.replace_if(key, record.to_json_bytes(self.manifest(record.RUNNING)), current):
+            raise StoreError(f"run {self.run_id} was started by another process at the same moment; it runs, not this")
 
-def _existing_status(store: Store, run_id: str) -> str | None:
-    key = record.run_key(run_id, record.MANIFEST)
-    if not store.exists(key):
-        return None
+
+# A run whose manifest has said "running" this long lost its process (SIGKILL, a lost machine): the training task's
+# own timeout is 3 h (the DAG's TRAIN_TIMEOUT), so nothing alive is that old.
+STALE_RUNNING_S = 6 * 3600
+
+
+def _parse_manifest(data: bytes | None) -> dict[str, Any]:
+    if data is None:
+        return {}
     try:
-        return record.read_json(store, key).get("status")
-    except StoreError:
-        return "unreadable"
+        parsed = json.loads(data)
+    except ValueError:
+        return {"status": "unreadable"}  # a torn write: no run owns it
+    return parsed if isinstance(parsed, dict) else {"status": "unreadable"}
+
+
+def _age_s(timestamp: str | None) -> float:
+    try:
+        return (datetime.now(UTC) - datetime.fromisoformat(str(timestamp))).total_seconds()
+    except ValueError:
+        return float("inf")  # no start time: nothing can be waiting on it
 
 
 def _upload_tree(run: _Run, local_dir: Path, prefix: str) -> None:
@@ -141,21 +176,21 @@ def run_pipeline(
     run_id: str | None = None,
     overrides: dict[str, Any] | None = None,
     progress: Progress = _stderr_progress,
+    take_over_stale: bool = False,
 ) -> RunResult:
     """Run preprocess and train notebooks on ``data_uri``, recording everything under ``store_uri``.
 
-    Raises ``ParamError``/``StoreError`` before anything is written for bad arguments or an unusable
-    store, ``RunFailed`` (after recording the failure) once the run has started.
+    Raises ``ParamError``/``StoreError`` before anything is written for bad arguments, an unusable store or a run
+    id that is taken (succeeded, or running: see ``_Run.claim``), ``RunFailed`` (after recording the failure) once
+    the run has started.
     """
     params = run_params.resolve(overrides)
     run_id = record.check_run_id(run_id or record.new_run_id())
     store = open_store(store_uri)
-    if _existing_status(store, run_id) == "succeeded":
-        raise StoreError(f"run {run_id} already succeeded in {store.uri}; choose another --run-id")
     source_notebooks = notebook_execution.notebooks_dir()
 
     run = _Run(store, run_id, progress)
-    run.write_manifest("running")  # also proves the store is writable before any real work
+    run.claim(take_over_stale)  # also proves the store is writable before any real work
     with _sigterm_raises():
         return _execute(run, data_uri, params, source_notebooks, progress)
 

@@ -16,6 +16,12 @@ def _exercise(store):
         store.read_bytes("runs/missing.json")
     with pytest.raises(StoreError, match="invalid store key"):
         store.write_bytes("../escape", b"")
+    # compare-and-swap: what claims a run id (S3 conditional writes, a lock file locally)
+    assert store.replace_if("claims/m.json", b"1", None)
+    assert not store.replace_if("claims/m.json", b"2", None)  # exists already
+    assert not store.replace_if("claims/m.json", b"2", b"0")  # holds something else
+    assert store.replace_if("claims/m.json", b"2", b"1") and store.read_bytes("claims/m.json") == b"2"
+    assert not store.replace_if("claims/other.json", b"1", b"0") and not store.exists("claims/other.json")
 
 
 def test_local_store(tmp_path):
