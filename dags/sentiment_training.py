@@ -116,6 +116,7 @@ def fargate_task(task_id: str, config: XComArg, prefix: str, timeout: timedelta)
         container_name=config[f"{prefix}_container"],
         overrides=config[f"{prefix}_overrides"],
         launch_type="FARGATE",
+        propagate_tags="TASK_DEFINITION",  # the pipeline tag: Airflow's role may watch and stop only these tasks
         network_configuration=config["network_configuration"],
         awslogs_group=config["log_group"],
         awslogs_region=config["region"],

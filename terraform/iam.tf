@@ -1,6 +1,7 @@
 # Roles of the ECS tasks. Execution roles (ECS agent: pull the image, write the log stream, read secrets)
 # are separate from task roles (what the code in the container may do). Every statement names the
-# narrowest ARN that exists; "*" appears only for actions that have no resource-level permissions.
+# narrowest ARN that exists; "*" appears only for actions that have no resource-level permissions. The KMS
+# key is usable only through the service that holds the data (kms:ViaService: S3, Secrets Manager).
 locals {
   families = {
     training      = "${var.name}-training"
@@ -14,6 +15,9 @@ locals {
   task_def_arn    = { for k, f in local.families : k => "${local.arn_prefix}:ecs:${local.region}:${local.account_id}:task-definition/${f}:*" }
   cluster_tasks   = "${local.arn_prefix}:ecs:${local.region}:${local.account_id}:task/${aws_ecs_cluster.main.name}/*"
   pipeline_groups = "${aws_cloudwatch_log_group.main["pipeline"].arn}:*"
+  # Tag of the pipeline's own task definitions, copied onto their tasks (the DAG runs them with
+  # propagate_tags=TASK_DEFINITION): Airflow may describe and stop those tasks and no other task in the cluster.
+  pipeline_task_tag = { "sentiment-pipeline-task" = "pipeline" }
 }
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
@@ -86,6 +90,11 @@ data "aws_iam_policy_document" "execution" {
       sid       = "DecryptAirflowSecrets"
       actions   = ["kms:Decrypt"]
       resources = [aws_kms_key.main.arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.amazonaws.com"]
+      }
     }
   }
 }
@@ -122,7 +131,7 @@ data "aws_iam_policy_document" "training" {
   statement {
     sid = "ReadWriteRunStore"
     actions = [
-      "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+      "s3:GetObject", "s3:PutObject", # no DeleteObject: a run only ever adds or replaces files
       "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
     ]
     resources = ["${local.artifacts_arn}/${local.store_prefix}/*"]
@@ -131,6 +140,11 @@ data "aws_iam_policy_document" "training" {
     sid       = "UseBucketKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
   }
   statement {
     sid       = "WriteOwnLogs"
@@ -156,6 +170,11 @@ data "aws_iam_policy_document" "image_builder" {
     sid       = "DecryptBentoContexts"
     actions   = ["kms:Decrypt"]
     resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
   }
   statement {
     sid       = "EcrLogin"
@@ -204,6 +223,22 @@ data "aws_iam_policy_document" "airflow" {
       test     = "ArnEquals"
       variable = "ecs:cluster"
       values   = [aws_ecs_cluster.main.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/sentiment-pipeline-task"
+      values   = ["pipeline"]
+    }
+  }
+  # RunTask copies the task definition's tags onto the task, which ECS authorizes as TagResource on create.
+  statement {
+    sid       = "TagPipelineTasksOnRun"
+    actions   = ["ecs:TagResource"]
+    resources = [local.cluster_tasks]
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RunTask"]
     }
   }
   # reattach=True: a retried task looks for its still-running Fargate task (ListTasks is scoped by cluster
@@ -291,6 +326,11 @@ data "aws_iam_policy_document" "airflow" {
     sid       = "UseRunStoreKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
   }
   # ECS Exec into the Airflow task (port forwarding to the UI, `airflow` CLI): these actions have no
   # resource-level permissions.

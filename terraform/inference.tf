@@ -58,10 +58,10 @@ resource "aws_lb" "main" {
   #checkov:skip=CKV2_AWS_28:A WAF web ACL is an account-level choice (cost, rules); attach one with aws_wafv2_web_acl_association.
   #checkov:skip=CKV2_AWS_20:HTTP redirects to HTTPS whenever certificate_arn is set; without a certificate there is nothing to redirect to.
   name                       = "${var.name}-inference"
-  internal                   = false #tfsec:ignore:aws-elb-alb-not-public
+  internal                   = var.internal_endpoint #tfsec:ignore:aws-elb-alb-not-public
   load_balancer_type         = "application"
   security_groups            = [aws_security_group.alb.id]
-  subnets                    = aws_subnet.public[*].id
+  subnets                    = var.internal_endpoint ? aws_subnet.private[*].id : aws_subnet.public[*].id
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection
   idle_timeout               = 60

@@ -14,6 +14,7 @@ locals {
 
 resource "aws_ecs_task_definition" "training" {
   family                   = local.families.training
+  tags                     = local.pipeline_task_tag # propagated to its tasks: what Airflow may watch and stop
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
   cpu                      = var.training_cpu
@@ -63,6 +64,7 @@ resource "aws_ecs_task_definition" "training" {
 resource "aws_ecs_task_definition" "image_builder" {
   #checkov:skip=CKV_AWS_336:Kaniko unpacks the base image into its own root filesystem to build, so it cannot be read-only.
   family                   = local.families.image_builder
+  tags                     = local.pipeline_task_tag
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
   cpu                      = var.image_builder_cpu

@@ -63,6 +63,12 @@ variable "enable_flow_logs" {
   default     = true
 }
 
+variable "internal_endpoint" {
+  description = "Put the inference load balancer in the private subnets, reachable only from inside the VPC (Airflow, peered networks, a VPN): the way to close the public endpoint. With it false the endpoint is public, narrowed by ingress_cidr_blocks."
+  type        = bool
+  default     = false
+}
+
 variable "ingress_cidr_blocks" {
   description = "Who may reach the load balancer."
   type        = list(string)

@@ -101,12 +101,20 @@ def apply_replan_destroy(stack: MotoStack, scratch: Path) -> None:
             tf("plan", f"-out={metric}.tfplan", "-var=autoscaling_enabled=true", f"-var=autoscaling_metric={metric}",
                f"-var=certificate_arn=arn:aws:acm:{REGION}:123456789012:certificate/test")  # fmt: skip
             check_switch_plan(json.loads(tf("show", "-json", f"{metric}.tfplan").stdout), expected)
+        internal = json.loads(tf("show", "-json", _plan(tf, "internal", "-var=internal_endpoint=true")).stdout)
+        [alb] = [c for c in internal["resource_changes"] if c["address"] == "aws_lb.main"]
+        assert alb["change"]["after"]["internal"] is True  # the closed endpoint: the ALB in the private subnets
         invalid = tf("plan", "-var=autoscaling_metric=memory", check=False)
         assert invalid.returncode == 1 and "autoscaling_metric must be" in invalid.stderr
     finally:
         tf("destroy", "-auto-approve", timeout=400)
     state = tf("state", "list", check=False)
     assert state.stdout.strip() == "", f"resources left after destroy:\n{state.stdout}"
+
+
+def _plan(tf, name: str, *variables: str) -> str:
+    tf("plan", f"-out={name}.tfplan", *variables)
+    return f"{name}.tfplan"
 
 
 def unexpected_changes(plan: dict) -> list[str]:
@@ -273,6 +281,21 @@ def check_iam(outputs: dict, endpoint: str) -> None:
         f"arn:aws:ecs:{REGION}:123456789012:task-definition/{family}:*"
         for family in ("sentiment-training", "sentiment-image-builder")
     )
+    # Hardening (issue 12): no delete on the run store; Airflow watches and stops only the pipeline's own tasks
+    # (tagged through their task definitions); the KMS key only through the service that holds the data.
+    assert not [s for s in training if "s3:DeleteObject" in as_list(s["Action"])]
+    [watch] = [s for s in airflow if "ecs:StopTask" in as_list(s["Action"])]
+    assert watch["Condition"]["StringEquals"] == {"aws:ResourceTag/sentiment-pipeline-task": "pipeline"}
+    ecs = boto("ecs", endpoint)
+    for family in ("sentiment-training", "sentiment-image-builder"):
+        tags = ecs.describe_task_definition(taskDefinition=family, include=["TAGS"])["tags"]
+        assert {"key": "sentiment-pipeline-task", "value": "pipeline"} in tags, (family, tags)
+    for role, document in documents.items():
+        for statement in statements(document):
+            if any(a.startswith("kms:") for a in as_list(statement["Action"])):
+                via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+                services = (f"s3.{REGION}.amazonaws.com", f"secretsmanager.{REGION}.amazonaws.com")
+                assert via in services, (role, statement)
 
 
 def check_airflow_task_definition(outputs: dict, endpoint: str) -> None:
