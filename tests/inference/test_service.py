@@ -179,6 +179,20 @@ def test_a_body_over_the_limit_is_413_declared_or_streamed_and_the_service_keeps
     assert httpx.post(f"{server}/predict", json={"text": "still fine"}, timeout=10).status_code == 200
 
 
+def test_each_bad_request_leaves_one_log_line_and_no_traceback(server, bento_home):
+    log = Path(bento_home["BENTOML_HOME"]) / "serve.log"
+    seen = log.read_text().count("-> 400 ValidationError")
+    for body in (b'{"text": ""}', b'{"text": 5'):
+        response = httpx.post(f"{server}/predict", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 400
+    deadline = time.time() + 10  # the workers' lines reach the log through the arbiter
+    while log.read_text().count("-> 400 ValidationError") < seen + 2 and time.time() < deadline:
+        time.sleep(0.2)
+    text = log.read_text()
+    assert text.count("-> 400 ValidationError") == seen + 2, text[-3000:]
+    assert "Traceback" not in text
+
+
 def test_health_metrics_and_openapi(server):
     for path in ("/healthz", "/livez", "/readyz"):
         assert httpx.get(f"{server}{path}", timeout=5).status_code == 200

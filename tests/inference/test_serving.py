@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from sentiment_pipeline.inference.serving import Prediction, adaptive_batching
 
 
@@ -87,3 +89,56 @@ def test_request_bodies_over_the_limit_get_413_without_reaching_the_service():
     assert sent[0]["status"] == 200 and b"".join(read) == b'{"texts": ["ok"]}'
     sent, read = _call(BodyLimitMiddleware, {b"content-length": b"17"}, [b'{"texts": ["ok"]}'])
     assert sent[0]["status"] == 200 and read == [b'{"texts": ["ok"]}']
+
+
+def test_the_batchers_learned_wait_cannot_stay_at_a_bursts_level():
+    """After a burst, BentoML's optimizer averaged waits of hundreds of ms, and each lone request then waited that
+    long and was averaged in again: single requests took 120-170 ms for minutes. The wait is capped."""
+    from bentoml._internal.marshal.dispatcher import Optimizer
+
+    from sentiment_pipeline.inference.serving import MAX_CORK_WAIT_S, capped_optimizer
+
+    uncapped, capped = Optimizer(1.0), capped_optimizer(1.0)
+    for optimizer in (uncapped, capped):
+        for _ in range(60):  # a burst's calls: 8 texts each, queued 300 ms
+            optimizer.log_outbound(n=8, wait=0.3, duration=0.006)
+        optimizer.trigger_refresh()
+    assert uncapped.wait > 0.25  # what BentoML alone keeps
+    assert capped.wait <= MAX_CORK_WAIT_S
+    assert capped.o_a == pytest.approx(uncapped.o_a)  # the model's cost estimate is untouched
+
+
+def test_client_errors_and_shed_load_are_logged_on_one_line_and_bugs_keep_their_traceback():
+    import logging
+
+    from bentoml.exceptions import ServiceUnavailable
+    from pydantic import BaseModel, ValidationError
+
+    from sentiment_pipeline.inference.serving import ClientErrorsOnOneLine
+
+    class Input(BaseModel):
+        text: str
+
+    def logged(error: BaseException) -> logging.LogRecord:
+        try:
+            raise error
+        except BaseException:
+            import sys
+
+            request = ("/predict", "POST")
+            record = logging.LogRecord("x", logging.ERROR, __file__, 1, "Exception on %s [%s]", request, sys.exc_info())
+        assert ClientErrorsOnOneLine().filter(record)
+        return record
+
+    try:
+        Input.model_validate_json(b'{"text": 5')
+    except ValidationError as exc:
+        invalid = exc
+    record = logged(invalid)
+    assert record.exc_info is None and record.levelno == logging.WARNING
+    assert record.getMessage().startswith("Exception on /predict [POST] -> 400 ValidationError: 1 validation error")
+    assert "\n" not in record.getMessage()
+    shed = logged(ServiceUnavailable("process is overloaded")).getMessage()
+    assert shed.endswith("-> 503 ServiceUnavailable: process is overloaded")
+    bug = logged(ZeroDivisionError("a bug"))
+    assert bug.exc_info is not None and bug.levelno == logging.ERROR  # a 500 keeps its traceback
