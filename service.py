@@ -18,6 +18,8 @@ import bentoml
 
 from sentiment_pipeline.inference.predictor import load_predictor
 from sentiment_pipeline.inference.serving import (
+    BATCH_LATENCY_MS,
+    PREDICT_LATENCY_MS,
     BodyLimitMiddleware,
     ClientErrorsOnOneLine,
     JsonOnlyMiddleware,
@@ -55,12 +57,10 @@ class TweetSentiment:
 
     def __init__(self) -> None:
         self.predictor = SentimentPredictor(load_predictor(self.model.path, threads=THREADS), str(self.model.tag))
-        # One model call takes ~1 ms for one text and ~10 ms for 256, so waiting a few ms to fill a batch pays
-        # off; the latency budget is generous so a burst is queued rather than shed with a 503.
-        self.classify = adaptive_batching(self.predictor.predict, max_batch_size=256, max_latency_ms=1000)
-        # A /predict_batch request is a batch already: it queues for the model with a budget just under the request
-        # timeout, so it is shed only under real overload (with /predict's 1 s, 4 clients of 256 texts were shed).
-        self.classify_batch = adaptive_batching(self.predictor.predict, max_batch_size=256, max_latency_ms=4000)
+        # Calls arriving while the model is busy share its next call (up to 256 texts); the budgets (serving.py)
+        # queue a burst rather than shed it, and a /predict_batch request, a batch already, gets the longer one.
+        self.classify = adaptive_batching(self.predictor.predict, 256, PREDICT_LATENCY_MS)
+        self.classify_batch = adaptive_batching(self.predictor.predict, 256, BATCH_LATENCY_MS)
         logging.getLogger(ClientErrorsOnOneLine.LOGGER).addFilter(ClientErrorsOnOneLine())
         # Keep the import-time heap (BentoML and its web stack: hundreds of thousands of objects) out of the garbage
         # collector: otherwise full collections stall a worker for tens of ms every few hundred requests (p99).

@@ -142,3 +142,33 @@ def test_client_errors_and_shed_load_are_logged_on_one_line_and_bugs_keep_their_
     assert shed.endswith("-> 503 ServiceUnavailable: process is overloaded")
     bug = logged(ZeroDivisionError("a bug"))
     assert bug.exc_info is not None and bug.levelno == logging.ERROR  # a 500 keeps its traceback
+
+
+@pytest.mark.slow  # about 20 s of sleeping model calls
+def test_batch_requests_queue_within_their_budget_where_predicts_would_be_shed():
+    """Four clients of 256 texts on a slow model: /predict's 1 s budget sheds some (503), /predict_batch's does not.
+    A batch request is a batch already; it must not be shed below real overload."""
+    import time
+
+    from bentoml.exceptions import ServiceUnavailable
+
+    from sentiment_pipeline.inference.serving import BATCH_LATENCY_MS, PREDICT_LATENCY_MS, adaptive_batching
+
+    def slow_model(texts):  # 0.4 s per 256 texts: four queued requests wait up to 1.2 s
+        time.sleep(0.4)
+        return [text.upper() for text in texts]
+
+    def shed(latency_ms: int) -> int:
+        async def main():
+            classify = adaptive_batching(slow_model, 256, latency_ms)
+            failures = 0
+            for _ in range(4):  # rounds of four clients sending 256 texts each at once
+                outcomes = await asyncio.gather(*(classify(["t"] * 256) for _ in range(4)), return_exceptions=True)
+                failures += sum(isinstance(o, ServiceUnavailable) for o in outcomes)
+                assert all(o == ["T"] * 256 for o in outcomes if not isinstance(o, BaseException))
+            return failures
+
+        return asyncio.run(main())
+
+    assert shed(BATCH_LATENCY_MS) == 0
+    assert shed(PREDICT_LATENCY_MS) > 0  # why /predict_batch needs its own budget

@@ -24,6 +24,16 @@ def store_with_good_run(finished_run, tmp_path) -> tuple[Path, str]:
     return tmp_path / "store", run_id
 
 
+def _notebooks_with_cell(tmp_path: Path, code: str) -> Path:
+    """A copy of the pipeline's notebooks whose train notebook runs ``code`` before training."""
+    copy = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, copy)
+    notebook = nbformat.read(copy / "train.ipynb", as_version=4)
+    notebook.cells.insert(5, nbformat.v4.new_code_cell(code))
+    nbformat.write(notebook, copy / "train.ipynb")
+    return copy
+
+
 def _latest(store: Path) -> bytes | None:
     path = store / "latest.json"
     return path.read_bytes() if path.exists() else None
@@ -72,11 +82,7 @@ def test_failing_notebook_cell_keeps_the_executed_notebook_and_a_failed_manifest
 ):
     store, good_run = store_with_good_run
     latest = _latest(store)
-    broken = tmp_path / "notebooks"
-    shutil.copytree(NOTEBOOKS, broken)
-    notebook = nbformat.read(broken / "train.ipynb", as_version=4)
-    notebook.cells.insert(5, nbformat.v4.new_code_cell("raise RuntimeError('boom: simulated failure')"))
-    nbformat.write(notebook, broken / "train.ipynb")
+    broken = _notebooks_with_cell(tmp_path, "raise RuntimeError('boom: simulated failure')")
 
     result = cli(
         "run",
@@ -123,11 +129,7 @@ def test_sigterm_ends_the_run_failed_with_the_reason_and_nothing_left_behind(
     """What ECS and Airflow send to stop a task: the run must end `failed`, not stay `running` forever."""
     store, good_run = store_with_good_run
     latest = _latest(store)
-    slow = tmp_path / "notebooks"
-    shutil.copytree(NOTEBOOKS, slow)
-    notebook = nbformat.read(slow / "train.ipynb", as_version=4)
-    notebook.cells.insert(5, nbformat.v4.new_code_cell("import time\ntime.sleep(600)  # a long training step"))
-    nbformat.write(notebook, slow / "train.ipynb")
+    slow = _notebooks_with_cell(tmp_path, "import time\ntime.sleep(600)  # a long training step")
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "SENTIMENT_PIPELINE_NOTEBOOKS": str(slow), "TMPDIR": str(scratch)}
