@@ -35,8 +35,9 @@ from sentiment_pipeline.inference.serving import (
 MODEL_TAG = os.environ.get("SENTIMENT_MODEL_TAG", "tweet_sentiment:latest")
 # One worker per core with one ONNX Runtime thread each by default: batches are small, so a runtime's own thread
 # pool would only contend with the other workers. SENTIMENT_WORKERS=1 gives one worker all the cores instead.
-WORKERS = int(os.environ.get("SENTIMENT_WORKERS") or available_cpus())
-THREADS = threads_per_worker(WORKERS, available_cpus())
+CPUS = available_cpus()
+WORKERS = int(os.environ.get("SENTIMENT_WORKERS") or CPUS)
+THREADS = threads_per_worker(WORKERS, CPUS)
 
 
 # Per-request work besides answering, measured with py-spy once ONNX Runtime made the model cheap (README, "Serving

@@ -226,8 +226,8 @@ data "aws_iam_policy_document" "airflow" {
     }
     condition {
       test     = "StringEquals"
-      variable = "aws:ResourceTag/sentiment-pipeline-task"
-      values   = ["pipeline"]
+      variable = "aws:ResourceTag/${one(keys(local.pipeline_task_tag))}"
+      values   = values(local.pipeline_task_tag)
     }
   }
   # RunTask copies the task definition's tags onto the task, which ECS authorizes as TagResource on create.

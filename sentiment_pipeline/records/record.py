@@ -198,14 +198,13 @@ def download_model(store: Store, run_id: str, dest: Path) -> Path:
     keys = store.list(prefix)
     if not keys:
         raise StoreError(f"run {run_id} has no model files under {store.uri_for(prefix)}")
-    listed = {key[len(run_key(run_id)) :] for key in keys}
-    missing = sorted(e["path"] for e in manifest.get("files", []) if e["path"].startswith(MODEL_DIR))
-    missing = [name for name in missing if name not in listed]
+    names = [key[len(run_key(run_id)) :] for key in keys]  # model/...: as the manifest names them
+    recorded = sorted(e["path"] for e in manifest.get("files", []) if e["path"].startswith(MODEL_DIR))
+    missing = [name for name in recorded if name not in names]
     if missing:
         raise StoreError(f"run {run_id}: {', '.join(missing)} recorded in its manifest but missing from the store")
-    dest.mkdir(parents=True, exist_ok=True)
-    for key in keys:
-        target = dest / key[len(prefix) :]
+    for name in names:
+        target = dest / name[len(MODEL_DIR) :]
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(read_verified(store, run_id, key[len(run_key(run_id)) :], manifest))
+        target.write_bytes(read_verified(store, run_id, name, manifest))
     return dest

@@ -193,10 +193,15 @@ class S3Store:
         except Exception as exc:
             raise _s3_error(exc, self.uri_for(key)) from None
 
-    def write_bytes(self, key: str, data: bytes) -> None:
+    def _put(self, key: str, data: bytes, **conditions: str) -> None:
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        self.client.put_object(
+            Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type, **conditions
+        )
+
+    def write_bytes(self, key: str, data: bytes) -> None:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+            self._put(key, data)
         except Exception as exc:
             raise _s3_error(exc, self.uri_for(key)) from None
 
@@ -217,11 +222,8 @@ class S3Store:
             if current["Body"].read() != expected:
                 return False
             conditions = {"IfMatch": current["ETag"]}
-        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
         try:
-            self.client.put_object(
-                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type, **conditions
-            )
+            self._put(key, data, **conditions)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
                 return False
