@@ -129,7 +129,8 @@ def test_sigterm_ends_the_run_failed_with_the_reason_and_nothing_left_behind(
     """What ECS and Airflow send to stop a task: the run must end `failed`, not stay `running` forever."""
     store, good_run = store_with_good_run
     latest = _latest(store)
-    slow = _notebooks_with_cell(tmp_path, "import time\ntime.sleep(600)  # a long training step")
+    long_step = "import time\nprint('in the training step', flush=True)\ntime.sleep(600)  # stopped long before"
+    slow = _notebooks_with_cell(tmp_path, long_step)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "SENTIMENT_PIPELINE_NOTEBOOKS": str(slow), "TMPDIR": str(scratch)}
@@ -145,9 +146,8 @@ def test_sigterm_ends_the_run_failed_with_the_reason_and_nothing_left_behind(
     lines = []
     for line in process.stderr:  # wait until the training notebook runs
         lines.append(line)
-        if "Executing Cell 6" in line and any("executing train.ipynb" in seen for seen in lines):
+        if line.strip() == "in the training step":  # the cell's own output, streamed into the run's log
             break
-    time.sleep(2)
     process.send_signal(signal.SIGTERM)
     _, rest = process.communicate(timeout=90)
 
@@ -159,6 +159,16 @@ def test_sigterm_ends_the_run_failed_with_the_reason_and_nothing_left_behind(
     assert manifest["status"] == "failed" and manifest["failed_step"] == "train" and "SIGTERM" in manifest["error"]
     assert _latest(store) == latest
     assert not list(scratch.glob("sentiment-run-*"))  # the run's temp folder is gone
-    time.sleep(1)
-    with pytest.raises(ProcessLookupError):  # and so is every process it started (the notebook's kernel)
-        os.killpg(process.pid, 0)
+    assert _session_ends(process.pid), "a process of the run (the notebook's kernel) outlived it"
+
+
+def _session_ends(session: int, within_s: float = 30) -> bool:
+    """Whether every process of ``session`` is gone (a kernel may take a moment to exit after its parent)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(session, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
