@@ -1,6 +1,8 @@
 """Train the tweet sentiment model on a schedule, gate it on quality, and deploy it.
 
 ECS mode (default): ``train`` runs ``sentiment-pipeline run`` as a Fargate task of the training image,
+``evaluate`` runs ``sentiment-pipeline gate`` there too (the candidate and the deployed model scored on the same
+texts; the decision goes to ``runs/<run>/gate.json``), ``quality_gate`` reads that decision,
 ``package`` runs ``sentiment-pipeline package`` there too (bento + build context on S3), ``build_image``
 runs Kaniko as a Fargate task (no Docker daemon needed), ``deploy`` rolls the ECS inference service to the
 new image, ``smoke_test`` calls the endpoint. Configuration is the Airflow Variable ``sentiment_pipeline``
@@ -23,6 +25,7 @@ from airflow.sdk import DAG, Param, XComArg, chain, task
 
 from sentiment_pipeline.deploy import dag_tasks
 from sentiment_pipeline.deploy import orchestration as orch
+from sentiment_pipeline.deploy import quality_gate as quality_gate_rule
 from sentiment_pipeline.params import BY_NAME, DEFAULTS, FORM_PARAMETERS
 
 DAG_ID = "sentiment_training"
@@ -33,6 +36,7 @@ SCHEDULE = os.environ.get("SENTIMENT_PIPELINE_SCHEDULE", "@weekly") or None  # "
 POLL_SECONDS = int(os.environ.get("SENTIMENT_PIPELINE_POLL_SECONDS", "15"))
 TRAIN_TIMEOUT = timedelta(hours=3)
 BUILD_TIMEOUT = timedelta(hours=1)
+EVALUATE_TIMEOUT = timedelta(minutes=30)
 DEPLOY_TIMEOUT = timedelta(minutes=30)
 RETRIES = int(os.environ.get("SENTIMENT_PIPELINE_RETRIES", "1"))
 
@@ -44,13 +48,29 @@ PARAMS = {
         description="Labelled CSV/Parquet (path, s3://, https://). Empty: $SENTIMENT_PIPELINE_DATA, else the "
         "Variable's data_uri, else (local mode) data/sample.csv.",
     ),
+    "eval_data_uri": Param(
+        "",
+        type="string",
+        title="Evaluation set URI",
+        description="A labelled file kept apart from the training data; the run and the gate score both models on "
+        "it. Empty: $SENTIMENT_PIPELINE_EVAL_DATA, else the Variable's eval_data_uri, else none (the test splits).",
+    ),
     "min_macro_f1": Param(
         0.70,
         type="number",
         minimum=0,
         maximum=1,
         title="Quality threshold",
-        description="Deploy only if test macro-F1 reaches this and is not below the deployed model's.",
+        description="Deploy only if the candidate's macro-F1 reaches this (on the evaluation set if there is one).",
+    ),
+    "gate_margin": Param(
+        quality_gate_rule.DEFAULT_MARGIN,
+        type="number",
+        minimum=0,
+        maximum=0.5,
+        title="Gate margin",
+        description="Deploy only if the 95% interval of candidate − deployed macro-F1, both scored on the same "
+        "texts, stays above −margin.",
     ),
     # every training parameter the form offers, typed and ranged as params.py declares it
     **{name: Param(DEFAULTS[name], title=name, **BY_NAME[name].schema()) for name in FORM_PARAMETERS},
@@ -70,10 +90,23 @@ def resolve_config(params: dict | None = None, run_id: str | None = None) -> dic
     return dag_tasks.resolve_run_config(MODE, dict(params or {}), str(run_id), PROJECT_DIR, AWS_CONN_ID)
 
 
+@task(multiple_outputs=True)
+def plan_gate(config: dict, params: dict | None = None) -> dict:
+    """Find the deployed run (ECS: the service's task definition) and compose the gate's command."""
+    form = params or {}
+    return dag_tasks.plan_gate(config, float(form["min_macro_f1"]), float(form["gate_margin"]), AWS_CONN_ID)
+
+
+@task(task_id="evaluate", execution_timeout=EVALUATE_TIMEOUT)
+def evaluate_locally(plan: dict) -> dict:
+    """Score the candidate and the deployed model on the same texts and record the decision (local mode)."""
+    return dag_tasks.run_local_command(plan["command"])
+
+
 @task.short_circuit
-def quality_gate(config: dict, params: dict | None = None) -> bool:
-    """Continue to deploy only if the new run meets the threshold and is not worse than the deployed model."""
-    return dag_tasks.quality_gate(config, float((params or {})["min_macro_f1"]), AWS_CONN_ID)
+def quality_gate(config: dict) -> bool:
+    """Continue to deploy only if the evaluation promoted the run: threshold reached, and not worse than deployed."""
+    return dag_tasks.quality_gate(config, AWS_CONN_ID)
 
 
 @task(task_id="train", execution_timeout=TRAIN_TIMEOUT)
@@ -106,7 +139,9 @@ def smoke_test(config: dict) -> dict:
     return dag_tasks.smoke_test(config)
 
 
-def fargate_task(task_id: str, config: XComArg, prefix: str, timeout: timedelta) -> EcsRunTaskOperator:
+def fargate_task(
+    task_id: str, config: XComArg, prefix: str, timeout: timedelta, overrides: XComArg | None = None
+) -> EcsRunTaskOperator:
     """A Fargate task of the pipeline's cluster whose log stream is forwarded into the Airflow task log."""
     return EcsRunTaskOperator(
         task_id=task_id,
@@ -114,7 +149,7 @@ def fargate_task(task_id: str, config: XComArg, prefix: str, timeout: timedelta)
         cluster=config["cluster"],
         task_definition=config[f"{prefix}_task_definition"],
         container_name=config[f"{prefix}_container"],
-        overrides=config[f"{prefix}_overrides"],
+        overrides=overrides if overrides is not None else config[f"{prefix}_overrides"],
         launch_type="FARGATE",
         propagate_tags="TASK_DEFINITION",  # the pipeline tag: Airflow's role may watch and stop only these tasks
         network_configuration=config["network_configuration"],
@@ -143,14 +178,17 @@ with DAG(
     tags=["ml", "sentiment", MODE],
 ) as dag:
     config = resolve_config()
+    plan = plan_gate(config)
     gate = quality_gate(config)
 
     if MODE == "ecs":
         train = fargate_task("train", config, "training", TRAIN_TIMEOUT)
+        evaluate = fargate_task("evaluate", config, "gate", EVALUATE_TIMEOUT, overrides=plan["overrides"])
         package = fargate_task("package", config, "package", BUILD_TIMEOUT)
         build_image = fargate_task("build_image", config, "image_builder", BUILD_TIMEOUT)
-        chain(config, train, gate, package, build_image, deploy(config), smoke_test(config))
+        chain(config, train, plan, evaluate, gate, package, build_image, deploy(config), smoke_test(config))
     else:
         train = train_locally(config["train_command"])
+        evaluate = evaluate_locally(plan)
         package = package_locally(config["package_command"])
-        chain(config, train, gate, package, deploy_locally(config, package), smoke_test(config))
+        chain(config, train, plan, evaluate, gate, package, deploy_locally(config, package), smoke_test(config))

@@ -11,11 +11,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import BadInput, DatasetError, StoreError, Terminated, UsageError
+from .errors import BadInput, DatasetError, RunFailed, StoreError, Terminated, UsageError
 from .training.sample import ROWS_PER_LABEL
 
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_NOT_IDENTICAL = 3  # `reproduce`: the new run succeeded but differs from the one it reproduces
 
 
 def _env_default(name: str) -> dict:
@@ -35,6 +36,14 @@ def _add_run_id(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", default="latest", help="a run id, or 'latest' (default): what latest.json names")
 
 
+def _add_eval_data(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--eval-data",
+        default=os.environ.get("SENTIMENT_PIPELINE_EVAL_DATA") or None,
+        help=f"{help_text}: a labelled CSV/Parquet kept apart from training data (env SENTIMENT_PIPELINE_EVAL_DATA)",
+    )
+
+
 def _load_predictor(store_uri: str, run_id: str, workdir: Path):
     from .records import record
     from .records.store import open_store
@@ -51,7 +60,7 @@ def _load_predictor(store_uri: str, run_id: str, workdir: Path):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .params import parse_overrides
-    from .training.runner import RunFailed, run_pipeline
+    from .training.runner import run_pipeline
 
     if not sys.stderr.isatty():  # in a container: stream the notebooks' cell output into the task log
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -64,12 +73,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             run_id=args.run_id,
             overrides=parse_overrides(args.param),
             take_over_stale=args.take_over_stale,
+            eval_data_uri=args.eval_data,
         )
     except RunFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        if isinstance(exc.__cause__, Terminated):
-            return 128 + exc.__cause__.signal_number  # the shell's convention for a process ended by a signal
-        return EXIT_BAD_INPUT if isinstance(exc.__cause__, (DatasetError, StoreError)) else EXIT_RUN_FAILED
+        return _run_failed(exc)
     print(
         json.dumps(
             {
@@ -82,6 +89,52 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _run_failed(exc: RunFailed) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    if isinstance(exc.__cause__, Terminated):
+        return 128 + exc.__cause__.signal_number  # the shell's convention for a process ended by a signal
+    return EXIT_BAD_INPUT if isinstance(exc.__cause__, (DatasetError, StoreError)) else EXIT_RUN_FAILED
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .records import record
+    from .records.store import open_store
+    from .training import reproduction
+    from .training.runner import run_pipeline
+
+    store = open_store(args.store)
+    source_id = record.resolve_run_id(store, args.run_id)
+    with tempfile.TemporaryDirectory(prefix="sentiment-reproduce-") as tmp:
+        source = reproduction.prepare(store, source_id, Path(tmp), data_uri=args.data, eval_data_uri=args.eval_data)
+        try:
+            result = run_pipeline(
+                source.data_uri,
+                args.store,
+                run_id=args.new_run_id,
+                overrides=source.params,
+                eval_data_uri=source.eval_data_uri,
+                notebooks=source.notebooks,
+                reproduces=source_id,
+            )
+        except RunFailed as exc:
+            return _run_failed(exc)
+    outcome = result.reproduction or {}
+    print(
+        json.dumps(
+            {
+                "run_id": result.run_id,
+                "reproduces": source_id,
+                "identical": outcome.get("identical"),
+                "summary": reproduction.summary(outcome),
+                "metrics_max_abs_diff": outcome["metrics"]["max_abs_diff"],
+                "weights_max_abs_diff": outcome["weights"]["max_abs_diff"],
+                "duration_s": result.duration_s,
+            }
+        )
+    )
+    return 0 if outcome.get("identical") else EXIT_NOT_IDENTICAL
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -142,6 +195,52 @@ def cmd_reports(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .training.run_comparison import verdict, write_report
+
+    document = write_report(args.store, args.a, args.b, eval_data=args.eval_data, resamples=args.resamples)
+    print(verdict(document), file=sys.stderr)
+    print(f"report: {document['report']}", file=sys.stderr)
+    f1 = document["macro_f1"]
+    summary = {
+        "a": document["a"]["run_id"],
+        "b": document["b"]["run_id"],
+        "texts": document["texts"]["n"],
+        "macro_f1_a": f1["a"],
+        "macro_f1_b": f1["b"],
+        **{key: f1[key] for key in ("delta", "low", "high")},
+        "mcnemar_p": document["mcnemar"]["p_value"],
+        "report": document["report"],
+        "json": document["json"],
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from .deploy import quality_gate
+    from .records import record
+    from .records.store import open_store
+    from .training.run_comparison import resolve_reference
+
+    store = open_store(args.store)
+    run_id = record.resolve_run_id(store, args.run_id)
+    deployed = None if args.deployed in (None, "", "none") else resolve_reference(store, args.deployed)
+    decision = quality_gate.evaluate(
+        args.store, run_id, deployed, args.min_macro_f1, margin=args.margin, eval_data=args.eval_data
+    )
+    print(f"quality gate: {decision['decision']} run {run_id}: {decision['reason']}", file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                key: decision[key]
+                for key in ("run_id", "decision", "reason", "candidate", "deployed", "interval", "report")
+            }
+        )
+    )
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from .training.sample import sample_csv
 
@@ -164,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_store(run)
     run.add_argument("--run-id", default=None, help="default: UTC timestamp + random suffix")
+    _add_eval_data(run, "also score the model on this labelled file")
     run.add_argument(
         "--take-over-stale",
         action="store_true",
@@ -178,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a parameter (repeatable), e.g. -p epochs=2",
     )
     run.set_defaults(func=cmd_run)
+
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="re-execute a run's recorded notebooks with its parameters and data; exit 3 if the result differs",
+    )
+    _add_store(reproduce)
+    _add_run_id(reproduce)
+    reproduce.add_argument("--data", default=None, help="the run's data at another URI (its sha256 must match)")
+    reproduce.add_argument(
+        "--eval-data", default=None, help="the run's evaluation file at another URI (its sha256 must match)"
+    )
+    reproduce.add_argument("--new-run-id", default=None, help="the reproduction's run id (default: a new one)")
+    reproduce.set_defaults(func=cmd_reproduce)
 
     evaluate = commands.add_parser("evaluate", help="score a run's model on a labelled file (JSON out)")
     _add_store(evaluate)
@@ -211,6 +324,38 @@ def build_parser() -> argparse.ArgumentParser:
     reports = commands.add_parser("reports", help="write index.html of all runs at the store root")
     _add_store(reports)
     reports.set_defaults(func=cmd_reports)
+
+    compare = commands.add_parser(
+        "compare",
+        help="score two runs' models on the same texts; HTML + JSON report in B's record (JSON summary out)",
+    )
+    _add_store(compare)
+    compare.add_argument("a", help="the reference run: a run id, 'latest' or 'served' (deployed.json)")
+    compare.add_argument("b", help="the run measured against it (same forms)")
+    _add_eval_data(compare, "score both models on this labelled file (default: both runs' test splits)")
+    compare.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    compare.set_defaults(func=cmd_compare)
+
+    gate = commands.add_parser(
+        "gate",
+        help="decide whether a run may replace the deployed model; writes runs/<run>/gate.json (JSON out)",
+    )
+    _add_store(gate)
+    _add_run_id(gate)
+    gate.add_argument(
+        "--deployed",
+        default=None,
+        help="the deployed run: a run id, 'served' (deployed.json) or 'none' (default: none, the threshold decides)",
+    )
+    gate.add_argument("--min-macro-f1", type=float, required=True, help="the candidate's macro-F1 must reach this")
+    gate.add_argument(
+        "--margin",
+        type=float,
+        default=0.005,
+        help="promote only if the 95%% interval of candidate − deployed macro-F1 stays above −margin (default 0.005)",
+    )
+    _add_eval_data(gate, "score both models on this labelled file (default: their test splits)")
+    gate.set_defaults(func=cmd_gate)
 
     sample = commands.add_parser("sample", help="write the small synthetic dataset the default run uses")
     sample.add_argument("--out", default="data/sample.csv")

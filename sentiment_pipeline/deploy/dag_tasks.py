@@ -21,10 +21,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ..records.record import read_json, read_metrics, to_json_bytes
-from ..records.store import S3Store, Store, StoreError, open_store
+from ..records.record import read_json, read_metrics, run_key, to_json_bytes
+from ..records.store import S3Store, Store, open_store
 from . import orchestration as orch
 from .packaging import local_executable
+from .quality_gate import GATE_FILE
 
 log = logging.getLogger(__name__)
 SMOKE_TEXT = "I love this, what a great day!"
@@ -47,6 +48,7 @@ def resolve_run_config(
     config = orch.parse_config(_variable())
     _check_region(aws_conn_id, config["region"])
     data = orch.choose(form.get("data_uri"), None, config["data_uri"], "dataset URI")
+    eval_data = orch.choose_optional(form.get("eval_data_uri"), orch.EVAL_DATA_ENV, config[orch.EVAL_DATA_KEY])
     store = config["store_uri"]
     image = orch.image_uri(config["bento_repository_url"], run_id)
     context = orch.context_uri(store, run_id)
@@ -57,12 +59,19 @@ def resolve_run_config(
         "mode": mode,
         "run_id": run_id,
         "data_uri": data,
+        "eval_data_uri": eval_data,
         "image": image,
         "model_tag": orch.model_tag(run_id),
         "network_configuration": orch.network_configuration(config),
         "training_overrides": orch.container_overrides(
-            training, orch.run_command(data, store, run_id, overrides), {**env, "SENTIMENT_PIPELINE_DATA": data}
+            training,
+            orch.run_command(data, store, run_id, overrides, eval_data),
+            {**env, "SENTIMENT_PIPELINE_DATA": data},
         ),
+        "gate_environment": env,  # plan_gate composes the gate container's command once it knows what is deployed
+        "gate_task_definition": config["training_task_definition"],
+        "gate_container": training,
+        "gate_log_stream_prefix": config["training_log_stream_prefix"],
         "package_task_definition": config["training_task_definition"],
         "package_container": training,
         "package_log_stream_prefix": config["training_log_stream_prefix"],
@@ -91,14 +100,16 @@ def _local_config(form: Mapping[str, Any], run_id: str, overrides: list[str], pr
     store = orch.choose(
         None, "SENTIMENT_PIPELINE_STORE", configured.get("store_uri") or str(project_dir / "artifacts"), ""
     )
+    eval_data = orch.choose_optional(form.get("eval_data_uri"), orch.EVAL_DATA_ENV, configured.get(orch.EVAL_DATA_KEY))
     if data == str(sample) and not sample.exists():  # `airflow dags test` with nothing configured
         orch.run_streamed([local_executable("sentiment-pipeline"), "sample", "--out", str(sample)])
-    command = orch.run_command(data, store, run_id, overrides)
+    command = orch.run_command(data, store, run_id, overrides, eval_data)
     exe = local_executable("sentiment-pipeline")
     return {
         "mode": "local",
         "run_id": run_id,
         "data_uri": data,
+        "eval_data_uri": eval_data,
         "store_uri": store,
         "model_tag": orch.model_tag(run_id),
         "bento_tag": orch.bento_tag(run_id),
@@ -116,14 +127,14 @@ def open_run_store(store_uri: str, aws_conn_id: str | None) -> Store:
     return open_store(store_uri)
 
 
-def deployed_model(config: Mapping[str, Any], store: Store, aws_conn_id: str | None) -> dict[str, Any] | None:
-    """The run the inference service serves now, with its macro-F1; None when nothing was deployed yet.
+def deployed_run_id(config: Mapping[str, Any], store: Store, aws_conn_id: str | None) -> str | None:
+    """The run the inference service serves now; None when nothing was deployed yet.
 
     ECS mode asks ECS (the service's task definition carries ``SENTIMENT_PIPELINE_RUN_ID``), so a manual
     rollback is seen as such; local mode reads ``deployed.json`` from the store.
     """
     if config["mode"] == "local":
-        return read_json(store, orch.DEPLOYED) if store.exists(orch.DEPLOYED) else None
+        return read_json(store, orch.DEPLOYED)["run_id"] if store.exists(orch.DEPLOYED) else None
     from airflow.providers.amazon.aws.hooks.ecs import EcsHook
 
     client = EcsHook(aws_conn_id=aws_conn_id, region_name=config["region"]).conn
@@ -138,24 +149,50 @@ def deployed_model(config: Mapping[str, Any], store: Store, aws_conn_id: str | N
         if c.get("name") == config["inference_container"]
         for e in c.get("environment", [])
     }
-    run_id = env.get(orch.RUN_ID_ENV)
-    if not run_id:
-        return None  # the placeholder image terraform deploys first
-    try:
-        metrics = read_metrics(store, run_id)
-    except StoreError as exc:
-        log.warning("the deployed run %s has no usable metrics (%s); not comparing against it", run_id, exc)
-        return None
-    return {"run_id": run_id, "macro_f1": metrics["model"]["macro_f1"]}
+    return env.get(orch.RUN_ID_ENV) or None  # none: the placeholder image terraform deploys first
 
 
-def quality_gate(config: Mapping[str, Any], threshold: float, aws_conn_id: str | None) -> bool:
-    """Read the new run's metrics.json and the deployed model's score, and decide; the reason goes to the log."""
+def plan_gate(config: Mapping[str, Any], threshold: float, margin: float, aws_conn_id: str | None) -> dict[str, Any]:
+    """The gate's command, once the deployed run is known: a local process, or the training container's overrides.
+
+    Scoring needs the models (ONNX Runtime, the training image); this Airflow task only asks what is deployed.
+    """
     store = open_run_store(config["store_uri"], aws_conn_id)
-    metrics = read_metrics(store, config["run_id"])
-    passed, reason = orch.gate_decision(metrics, threshold, deployed_model(config, store, aws_conn_id))
-    log.info("quality gate %s: run %s %s", "passed" if passed else "stopped the deploy", config["run_id"], reason)
-    return passed
+    deployed = deployed_run_id(config, store, aws_conn_id)
+    command = orch.gate_command(
+        config["store_uri"], config["run_id"], deployed, threshold, margin, config.get("eval_data_uri") or ""
+    )
+    log.info("deployed run: %s; the gate runs: %s", deployed or "none", " ".join(command))
+    if config["mode"] == "local":
+        return {"deployed_run_id": deployed, "command": [local_executable("sentiment-pipeline"), *command[1:]]}
+    overrides = orch.container_overrides(config["gate_container"], command, config["gate_environment"])
+    return {"deployed_run_id": deployed, "overrides": overrides}
+
+
+def quality_gate(config: Mapping[str, Any], aws_conn_id: str | None) -> bool:
+    """Read the decision ``sentiment-pipeline gate`` wrote for this run; log it with both scores and the interval."""
+    store = open_run_store(config["store_uri"], aws_conn_id)
+    key = run_key(config["run_id"], GATE_FILE)
+    if not store.exists(key):
+        raise orch.ConfigError(f"{store.uri_for(key)} does not exist: the gate's evaluation did not record a decision")
+    decision = read_json(store, key)
+    deployed, interval = decision.get("deployed") or {}, decision.get("interval") or {}
+    log.info(
+        "quality gate %s: run %s (macro-F1 %.4f on its %s) vs deployed %s (%s); interval of candidate − deployed %s; "
+        "threshold %.4f, margin %s; %s; report %s",
+        decision["decision"].upper(),
+        config["run_id"],
+        decision["candidate"]["macro_f1"],
+        decision["candidate"]["scored_on"],
+        deployed.get("run_id", "none"),
+        f"{deployed['macro_f1']:.4f} on the same texts" if deployed else "the threshold alone decides",
+        f"{interval['delta']:+.4f} [{interval['low']:+.4f}, {interval['high']:+.4f}]" if interval else "n/a",
+        decision["threshold"],
+        decision["margin"],
+        decision["reason"],
+        decision.get("report") or "none",
+    )
+    return bool(decision["promote"])
 
 
 def run_local_command(command: list[str], cwd: Path | None = None) -> dict[str, Any]:

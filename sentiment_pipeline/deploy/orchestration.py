@@ -50,6 +50,9 @@ _STRING_KEYS = (
 )
 _LIST_KEYS = ("subnets", "security_groups")
 CONFIG_KEYS = _STRING_KEYS + _LIST_KEYS
+# Optional: the fixed evaluation file every run and the gate score on ("" or absent: none; terraform's eval_data_key).
+EVAL_DATA_KEY = "eval_data_uri"
+EVAL_DATA_ENV = "SENTIMENT_PIPELINE_EVAL_DATA"
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +90,9 @@ def parse_config(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
         value = config[key]
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
             raise ConfigError(f"Variable {VARIABLE!r}: {key} must be a non-empty list of strings, got {value!r}")
-    for key in ("store_uri", "data_uri"):
-        if not config[key].startswith("s3://"):
+    config[EVAL_DATA_KEY] = str(config.get(EVAL_DATA_KEY) or "").strip()
+    for key in ("store_uri", "data_uri", EVAL_DATA_KEY):
+        if config[key] and not config[key].startswith("s3://"):
             raise ConfigError(f"Variable {VARIABLE!r}: {key} must be an s3:// URI in ECS mode, got {config[key]!r}")
     if not config["endpoint_url"].startswith(("http://", "https://")):
         raise ConfigError(f"Variable {VARIABLE!r}: endpoint_url must start with http:// or https://")
@@ -104,6 +108,14 @@ def choose(form_value: str | None, env_name: str | None, configured: str | None,
             return str(value).strip()
     where = f", set {env_name}" if env_name else ""
     raise ConfigError(f"no {what}: fill it in on the form{where}, or set it in the Variable {VARIABLE!r}")
+
+
+def choose_optional(form_value: str | None, env_name: str, configured: str | None) -> str:
+    """Like ``choose``, for a setting that may be absent everywhere (then "")."""
+    for value in (form_value, os.environ.get(env_name), configured):
+        if value and str(value).strip():
+            return str(value).strip()
+    return ""
 
 
 def training_overrides(form: Mapping[str, Any]) -> list[str]:
@@ -124,10 +136,21 @@ def _param_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def run_command(data_uri: str, store_uri: str, run_id: str, overrides: Sequence[str]) -> list[str]:
+def run_command(data_uri: str, store_uri: str, run_id: str, overrides: Sequence[str], eval_data: str = "") -> list[str]:
     """The training container's full argv (its image has no entrypoint)."""
     check_run_id(run_id)
-    return ["sentiment-pipeline", "run", "--data", data_uri, "--store", store_uri, "--run-id", run_id, *overrides]
+    command = ["sentiment-pipeline", "run", "--data", data_uri, "--store", store_uri, "--run-id", run_id]
+    return [*command, *(["--eval-data", eval_data] if eval_data else []), *overrides]
+
+
+def gate_command(
+    store_uri: str, run_id: str, deployed: str | None, threshold: float, margin: float, eval_data: str = ""
+) -> list[str]:
+    """``sentiment-pipeline gate``: scores the candidate and the deployed model, writes ``runs/<run>/gate.json``."""
+    command = ["sentiment-pipeline", "gate", "--store", store_uri, "--run-id", check_run_id(run_id)]
+    command += ["--deployed", check_run_id(deployed) if deployed else "none"]
+    command += ["--min-macro-f1", repr(float(threshold)), "--margin", repr(float(margin))]
+    return [*command, *(["--eval-data", eval_data] if eval_data else [])]
 
 
 def package_command(store_uri: str, run_id: str) -> list[str]:
@@ -179,23 +202,6 @@ def network_configuration(config: Mapping[str, Any]) -> dict[str, Any]:
             "assignPublicIp": "DISABLED",
         }
     }
-
-
-def gate_decision(metrics: Mapping[str, Any], threshold: float, deployed: Mapping[str, Any] | None) -> tuple[bool, str]:
-    """Deploy only a model that reaches ``threshold`` macro-F1 and is not worse than the deployed one."""
-    try:
-        score = float(metrics["model"]["macro_f1"])
-    except (KeyError, TypeError, ValueError):
-        raise ConfigError("metrics.json has no model.macro_f1") from None
-    if score < threshold:
-        return False, f"macro-F1 {score:.4f} is below the threshold {threshold:.4f}"
-    if deployed and deployed.get("macro_f1") is not None:
-        current = float(deployed["macro_f1"])
-        if score < current:
-            run = deployed.get("run_id")
-            return False, f"macro-F1 {score:.4f} is worse than the deployed run {run} ({current:.4f})"
-        return True, f"macro-F1 {score:.4f} >= threshold {threshold:.4f} and >= deployed {current:.4f}"
-    return True, f"macro-F1 {score:.4f} >= threshold {threshold:.4f} (nothing deployed yet)"
 
 
 # What describe_task_definition returns that register_task_definition accepts back.

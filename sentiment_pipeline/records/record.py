@@ -168,10 +168,12 @@ def metrics_document(
     clean_s: float,
     fit_s: float,
     onnx: dict[str, Any] | None = None,
+    eval_data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``metrics.json`` as the train notebook writes it (the runner adds ``timings``): both models' test metrics
     from ``evaluation.classification_metrics``, their macro-F1 difference, the training history, split sizes and
-    the ONNX export's check against Keras on the test split (``onnx_export.parity``; absent in older runs)."""
+    the ONNX export's check against Keras on the test split (``onnx_export.parity``; absent in older runs) and, when
+    the run was given a fixed evaluation file, both models' metrics on it (``eval_data``; absent otherwise)."""
     document = {
         "model": model,
         "baseline": baseline,
@@ -188,6 +190,8 @@ def metrics_document(
     }
     if onnx is not None:
         document["onnx"] = dict(onnx)
+    if eval_data is not None:
+        document["eval_data"] = dict(eval_data)
     return document
 
 

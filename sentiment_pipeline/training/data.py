@@ -92,6 +92,13 @@ def duplicate_keys(texts: Sequence[str], cleaning: CleaningConfig | None = None)
     return [" ".join(clean_tokens(text, cleaning)) for text in texts]
 
 
+def seen_in(frame: pd.DataFrame, trained_on: Sequence[pd.DataFrame]) -> np.ndarray:
+    """For each row of ``frame``: is its cleaned text (``duplicate_keys``, default cleaning) in any of
+    ``trained_on``? Scoring a model on texts it trained on rewards memory, so evaluations leave those rows out."""
+    seen = {key for part in trained_on for key in duplicate_keys(list(part[TEXT_COLUMN]))}
+    return np.array([key in seen for key in duplicate_keys(list(frame[TEXT_COLUMN]))], dtype=bool)
+
+
 def duplicates(frame: pd.DataFrame, keys: Sequence[str]) -> dict:
     """How many rows repeat another row's cleaned text, in how many groups, and how many groups disagree on the
     label; the split keeps each group in one part (data report, metrics.json)."""

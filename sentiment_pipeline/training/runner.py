@@ -38,6 +38,7 @@ class RunResult:
     store_uri: str
     metrics: dict
     duration_s: float
+    reproduction: dict | None = None  # reproduction.json of a `reproduce` run
 
 
 def _stderr_progress(message: str) -> None:
@@ -63,10 +64,21 @@ class _Run:
         self.files: dict[str, dict[str, Any]] = {}
         self.timings: dict[str, float] = {}
         self.data_info: dict[str, Any] = {}
+        self.eval_data_info: dict[str, Any] | None = None
+        self.reproduces: str | None = None
         self.step = "start"
 
     def key(self, name: str) -> str:
         return record.run_key(self.run_id, name)
+
+    def params_document(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params.json``: optional fields appear only when used, so older readers see what they always saw."""
+        document: dict[str, Any] = {"run_id": self.run_id, "data": self.data_info, "params": params}
+        if self.eval_data_info:
+            document["eval_data"] = self.eval_data_info
+        if self.reproduces:
+            document["reproduces"] = self.reproduces
+        return document
 
     def put(self, name: str, data: bytes) -> None:
         self.store.write_bytes(self.key(name), data)
@@ -89,6 +101,8 @@ class _Run:
             "error": error,
             "failed_step": self.step if status == "failed" else None,
             "data": self.data_info,
+            **({"eval_data": self.eval_data_info} if self.eval_data_info else {}),
+            **({"reproduces": self.reproduces} if self.reproduces else {}),
             "timings": self.timings,
             "git": record.git_commit(),
             "versions": record.library_versions(),
@@ -177,22 +191,30 @@ def run_pipeline(
     overrides: dict[str, Any] | None = None,
     progress: Progress = _stderr_progress,
     take_over_stale: bool = False,
+    eval_data_uri: str | None = None,
+    notebooks: Path | None = None,
+    reproduces: str | None = None,
 ) -> RunResult:
     """Run preprocess and train notebooks on ``data_uri``, recording everything under ``store_uri``.
 
     Raises ``ParamError``/``StoreError`` before anything is written for bad arguments, an unusable store or a run
     id that is taken (succeeded, or running: see ``_Run.claim``), ``RunFailed`` (after recording the failure) once
     the run has started.
+
+    ``notebooks``: a folder with the notebooks to execute (default: the package's). ``reproduces``: the run this
+    one re-executes; the record then names it, holds ``reproduction.json``, and ``latest.json`` stays where it is
+    (a reproduction checks a model, it does not offer a new one).
     """
     params = run_params.resolve(overrides)
     run_id = record.check_run_id(run_id or record.new_run_id())
     store = open_store(store_uri)
-    source_notebooks = notebook_execution.notebooks_dir()
+    source_notebooks = notebooks or notebook_execution.notebooks_dir()
 
     run = _Run(store, run_id, progress)
+    run.reproduces = reproduces
     run.claim(take_over_stale)  # also proves the store is writable before any real work
     with _sigterm_raises():
-        return _execute(run, data_uri, params, source_notebooks, progress)
+        return _execute(run, data_uri, params, source_notebooks, progress, eval_data_uri)
 
 
 @contextmanager
@@ -213,7 +235,17 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _execute(run: _Run, data_uri: str, params: dict, source_notebooks: Path, progress: Progress) -> RunResult:
+def _stage(uri: str, folder: Path) -> tuple[Path, bytes, str]:
+    raw = read_uri(uri)
+    name = PurePosixPath(uri.split("?")[0]).name or "dataset.csv"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(raw)
+    return folder / name, raw, name
+
+
+def _execute(
+    run: _Run, data_uri: str, params: dict, source_notebooks: Path, progress: Progress, eval_data_uri: str | None
+) -> RunResult:
     store, run_id = run.store, run.run_id
     progress(f"run {run_id} -> {store.uri_for(run.key(''))}")
     workdir = Path(tempfile.mkdtemp(prefix="sentiment-run-"))
@@ -221,8 +253,7 @@ def _execute(run: _Run, data_uri: str, params: dict, source_notebooks: Path, pro
     try:
         run.step = "data"
         started = time.perf_counter()
-        raw = read_uri(data_uri)
-        name = PurePosixPath(data_uri.split("?")[0]).name or "dataset.csv"
+        staged, raw, name = _stage(data_uri, workdir / "input")
         dataset = load_dataset(raw, name)
         # The split the preprocess notebook will make, made here first, so a dataset it cannot split (one label,
         # a handful of rows, only copies of a few tweets) stops the run with a one-line error and exit 2.
@@ -241,15 +272,23 @@ def _execute(run: _Run, data_uri: str, params: dict, source_notebooks: Path, pro
             "rows": len(dataset.frame),
             "dropped_empty_texts": dataset.dropped_empty,
         }
-        (workdir / "input").mkdir()
-        staged = workdir / "input" / name
-        staged.write_bytes(raw)
+        eval_staged = None
+        if eval_data_uri:  # a fixed evaluation file: checked now, scored by the train notebook
+            eval_staged, eval_raw, eval_name = _stage(eval_data_uri, workdir / "input" / "eval")
+            evaluation = load_dataset(eval_raw, eval_name)
+            run.eval_data_info = {
+                "uri": eval_data_uri,
+                "name": eval_name,
+                "sha256": evaluation.sha256,
+                "bytes": len(eval_raw),
+                "rows": len(evaluation.frame),
+            }
         run.timings["data_s"] = round(time.perf_counter() - started, 2)
         progress(
             f"data: {len(dataset.frame):,} usable rows, sha256 {dataset.sha256[:12]}"
             + (f", {dataset.dropped_empty} empty texts dropped" if dataset.dropped_empty else "")
         )
-        run.put(record.PARAMS, record.to_json_bytes({"run_id": run_id, "data": run.data_info, "params": params}))
+        run.put(record.PARAMS, record.to_json_bytes(run.params_document(params)))
 
         notebook_params = {
             **params,
@@ -257,6 +296,7 @@ def _execute(run: _Run, data_uri: str, params: dict, source_notebooks: Path, pro
             "split_dir": str(workdir / "data"),
             "model_dir": str(workdir / "model"),
             "output_dir": str(workdir / "out"),
+            "eval_path": str(eval_staged or ""),
         }
         for index, nb_name in enumerate(notebook_execution.PIPELINE_NOTEBOOKS, start=1):
             run.step = nb_name
@@ -280,24 +320,34 @@ def _execute(run: _Run, data_uri: str, params: dict, source_notebooks: Path, pro
         run.timings["record_s"] = round(time.perf_counter() - started, 2)
         metrics["timings"] = {**run.timings, "total_s": round(time.perf_counter() - run.clock, 2)}
         run.put(record.METRICS, record.to_json_bytes(metrics))
+        reproduction = None
+        if run.reproduces:
+            from .reproduction import REPRODUCTION_FILE, compare_records, summary
+
+            run.step = "compare"
+            reproduction = compare_records(store, run.reproduces, run_id, run.manifest(record.RUNNING))
+            run.put(REPRODUCTION_FILE, record.to_json_bytes(reproduction))
+            progress(f"reproduction: {summary(reproduction)}")
         run.write_manifest("succeeded")
-        store.write_bytes(
-            record.LATEST,
-            record.to_json_bytes(
-                {"run_id": run_id, "updated_at": record.utc_now(), "macro_f1": metrics["model"]["macro_f1"]}
-            ),
-        )
+        if not run.reproduces:
+            store.write_bytes(
+                record.LATEST,
+                record.to_json_bytes(
+                    {"run_id": run_id, "updated_at": record.utc_now(), "macro_f1": metrics["model"]["macro_f1"]}
+                ),
+            )
         progress(
             f"succeeded: macro-F1 {metrics['model']['macro_f1']:.4f} "
-            f"(baseline {metrics['baseline']['macro_f1']:.4f}); latest.json -> {run_id}"
+            f"(baseline {metrics['baseline']['macro_f1']:.4f})"
+            + ("" if run.reproduces else f"; latest.json -> {run_id}")
         )
-        return RunResult(run_id, store.uri, metrics, round(time.perf_counter() - run.clock, 2))
+        return RunResult(run_id, store.uri, metrics, round(time.perf_counter() - run.clock, 2), reproduction)
     except BaseException as exc:
         if isinstance(exc, Terminated):  # the failed record must get written; SIGKILL still ends the process
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         message = str(exc) if isinstance(exc, (DatasetError, StoreError, Terminated)) else _one_line(exc)
         progress(f"FAILED in {run.step}: {message}")
-        if run.step != "record":
+        if run.step not in ("record", "compare"):
             _render_reports(run, executed)
         run.write_manifest("failed", message)
         if isinstance(exc, KeyboardInterrupt):

@@ -1,0 +1,335 @@
+"""Two recorded runs' models scored on the same texts: the document behind `compare`'s report and the quality gate.
+
+The texts are ones neither model trained on. Given a fixed evaluation file (``eval_data``), its rows; otherwise the
+union of both runs' recorded test splits. Either way, rows whose cleaned text (``data.duplicate_keys``) is in
+either run's train or validation split are left out and counted: when the data changed between two runs, the
+older model may have trained on tweets in the newer one's test split, and scoring it there would reward memory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DatasetError, StoreError
+from ..inference import ONNX_FILE
+from ..inference.predictor import Predictor, load_predictor
+from ..records import record
+from ..records.store import Store, open_store, read_uri
+from . import comparison
+from .data import LABEL_COLUMN, SPLITS, TEXT_COLUMN, load_dataset, seen_in
+from .evaluation import classification_metrics
+
+CHANGED_TEXTS_SHOWN = 200  # the JSON and the report list this many changed predictions, most confident first
+PREDICT_CHUNK = 1024
+
+
+@dataclass
+class RecordedRun:
+    """What a comparison needs of one succeeded run, every file checked against its manifest."""
+
+    run_id: str
+    params: dict[str, Any]
+    data: dict[str, Any]
+    metrics: dict[str, Any]
+    splits: dict[str, pd.DataFrame]
+    predictor: Predictor
+    runtime: str  # "onnx", or "keras" for runs recorded before model.onnx
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "data": self.data,
+            "recorded_test_macro_f1": self.metrics.get("model", {}).get("macro_f1"),
+            "runtime": self.runtime,
+        }
+
+
+def _frame(data: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+
+
+def load_run(store: Store, run_id: str, workdir: Path) -> RecordedRun:
+    """A succeeded run's parameters, metrics, splits and model (ONNX Runtime; Keras for runs without model.onnx)."""
+    manifest = record.succeeded_manifest(store, run_id)
+    params = json.loads(record.read_verified(store, run_id, record.PARAMS, manifest))
+    metrics = json.loads(record.read_verified(store, run_id, record.METRICS, manifest))
+    splits = {name: _frame(record.read_verified(store, run_id, f"data/{name}.csv", manifest)) for name in SPLITS}
+    model_dir = record.download_model(store, run_id, workdir / "model")
+    if (model_dir / ONNX_FILE).is_file():
+        predictor, runtime = load_predictor(model_dir), "onnx"
+    else:
+        from .keras_predictor import load_keras_predictor
+
+        predictor, runtime = load_keras_predictor(model_dir), "keras"
+    return RecordedRun(run_id, params.get("params", {}), params.get("data", {}), metrics, splits, predictor, runtime)
+
+
+def evaluation_texts(
+    runs: Sequence[RecordedRun], eval_frame: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The labelled texts none of ``runs`` trained or validated on, and where they came from."""
+    if eval_frame is not None:
+        pool, source = eval_frame[[TEXT_COLUMN, LABEL_COLUMN]].reset_index(drop=True), "eval_data"
+    else:
+        pool = pd.concat([run.splits["test"][[TEXT_COLUMN, LABEL_COLUMN]] for run in reversed(runs)])
+        pool, source = pool.drop_duplicates().reset_index(drop=True), "test splits"
+    unseen = ~seen_in(pool, [run.splits[part] for run in runs for part in ("train", "val")])
+    kept = pool[unseen].reset_index(drop=True)
+    info = {"source": source, "n": int(len(kept)), "excluded_seen_in_training": int((~unseen).sum())}
+    if kept.empty:
+        raise DatasetError(
+            f"no {source} text is left that none of the models trained on ({info['excluded_seen_in_training']} "
+            "excluded); pass an evaluation file kept apart from the training data (--eval-data)"
+        )
+    return kept, info
+
+
+def probabilities(predictor: Predictor, texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """Class probabilities with columns in ``labels`` order (runs may list their labels differently)."""
+    if sorted(predictor.labels) != sorted(labels):
+        raise DatasetError(f"the models predict different labels: {predictor.labels} vs {list(labels)}")
+    rows = [predictor.predict_proba(list(texts[i : i + PREDICT_CHUNK])) for i in range(0, len(texts), PREDICT_CHUNK)]
+    order = [predictor.labels.index(label) for label in labels]
+    return np.concatenate(rows)[:, order]
+
+
+def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "a": a.get(name), "b": b.get(name)}
+        for name in sorted(set(a) | set(b))
+        if a.get(name) != b.get(name)
+    ]
+
+
+def comparison_document(
+    frame: pd.DataFrame,
+    labels: Sequence[str],
+    proba_a: np.ndarray,
+    proba_b: np.ndarray,
+    *,
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    texts: Mapping[str, Any],
+    resamples: int = comparison.DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Everything the report shows, B measured against A on ``frame``'s texts (JSON-ready).
+
+    ``a``/``b``: ``{"run_id", "params", "data", ...}`` of each side; ``texts``: where the texts came from.
+    """
+    labels = list(labels)
+    truth = list(frame[LABEL_COLUMN])
+    pred_a = [labels[i] for i in proba_a.argmax(axis=1)]
+    pred_b = [labels[i] for i in proba_b.argmax(axis=1)]
+    metrics_a, metrics_b = classification_metrics(truth, pred_a, labels), classification_metrics(truth, pred_b, labels)
+    changed = pd.DataFrame(
+        {
+            TEXT_COLUMN: frame[TEXT_COLUMN].to_numpy(),
+            "true": truth,
+            "a": pred_a,
+            "b": pred_b,
+            "a_confidence": proba_a.max(axis=1).round(4),
+            "b_confidence": proba_b.max(axis=1).round(4),
+        }
+    )
+    changed = changed[changed["a"] != changed["b"]].sort_values("b_confidence", ascending=False, kind="stable")
+    changed["outcome"] = np.select(
+        [changed["b"] == changed["true"], changed["a"] == changed["true"]], ["fixed", "broken"], "still wrong"
+    )
+    return {
+        "a": {key: a[key] for key in a if key != "params"},
+        "b": {key: b[key] for key in b if key != "params"},
+        "params_differences": _differences(a.get("params", {}), b.get("params", {})),
+        "same_data": a.get("data", {}).get("sha256") == b.get("data", {}).get("sha256"),
+        "texts": dict(texts),
+        "labels": labels,
+        "metrics": {"a": metrics_a, "b": metrics_b},
+        "macro_f1": comparison.paired_bootstrap(truth, pred_a, pred_b, labels, resamples=resamples, seed=seed),
+        "mcnemar": comparison.mcnemar(truth, pred_a, pred_b),
+        "per_class": {
+            label: {
+                f"{measure}_{side}": metrics[label][measure]
+                for measure in ("f1", "precision", "recall")
+                for side, metrics in (("a", metrics_a["per_class"]), ("b", metrics_b["per_class"]))
+            }
+            | {"delta_f1": metrics_b["per_class"][label]["f1"] - metrics_a["per_class"][label]["f1"]}
+            | {"support": metrics_a["per_class"][label]["support"]}
+            for label in labels
+        },
+        "changed": {
+            "n": int(len(changed)),
+            "fixed": int((changed["outcome"] == "fixed").sum()),
+            "broken": int((changed["outcome"] == "broken").sum()),
+            "shown": changed.head(CHANGED_TEXTS_SHOWN).to_dict(orient="records"),
+        },
+    }
+
+
+def read_eval_data(uri: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A fixed evaluation file (CSV or Parquet, ``text,label_text``) and its identity, as runs record it."""
+    raw = read_uri(uri)
+    name = uri.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or "eval.csv"
+    dataset = load_dataset(raw, name)
+    return dataset.frame, {"uri": uri, "name": name, "sha256": dataset.sha256, "rows": int(len(dataset.frame))}
+
+
+def compare_runs(
+    store_uri: str,
+    run_a: str,
+    run_b: str,
+    eval_data: str | None = None,
+    resamples: int = comparison.DEFAULT_RESAMPLES,
+) -> dict[str, Any]:
+    """Load both runs, pick the shared texts, score both models on them and build the comparison document."""
+    store = open_store(store_uri)
+    eval_frame, eval_info = read_eval_data(eval_data) if eval_data else (None, None)
+    with tempfile.TemporaryDirectory(prefix="sentiment-compare-") as tmp:
+        runs = [load_run(store, run_id, Path(tmp) / side) for side, run_id in (("a", run_a), ("b", run_b))]
+        frame, texts = evaluation_texts(runs, eval_frame)
+        if eval_info:
+            texts["eval_data"] = eval_info
+        labels = runs[1].predictor.labels
+        proba = [probabilities(run.predictor, list(frame[TEXT_COLUMN]), labels) for run in runs]
+    a, b = ({**run.summary(), "params": run.params} for run in runs)
+    return comparison_document(frame, labels, proba[0], proba[1], a=a, b=b, texts=texts, resamples=resamples)
+
+
+def resolve_reference(store: Store, reference: str) -> str:
+    """A run id, ``latest`` (latest.json) or ``served`` (deployed.json, the model the local DAG serves)."""
+    if reference == "served":
+        from ..deploy.orchestration import DEPLOYED
+
+        if not store.exists(DEPLOYED):
+            raise StoreError(
+                f"{store.uri_for(DEPLOYED)} does not exist: nothing was deployed from this store; name a run id"
+            )
+        return record.check_run_id(record.read_json(store, DEPLOYED)["run_id"])
+    return record.resolve_run_id(store, reference)
+
+
+# ---- the report: compare.ipynb renders a comparison document; these build its tables ------------------------------
+REPORT_NOTEBOOK = "compare"
+
+
+def comparison_keys(run_b: str, run_a: str) -> dict[str, str]:
+    """Where B's comparison against A goes: beside B's other reports, named after A."""
+    base = record.run_key(run_b, f"comparisons/{run_a}")
+    return {"json": f"{base}.json", "html": f"{base}.html"}
+
+
+def verdict(document: Mapping[str, Any]) -> str:
+    """One sentence a person can act on: B minus A with its interval, and McNemar's p."""
+    f1, flips = document["macro_f1"], document["mcnemar"]
+    level = f"{f1['confidence']:.0%}"
+    if f1["low"] > 0:
+        reading = "B is better"
+    elif f1["high"] < 0:
+        reading = "B is worse"
+    else:
+        reading = "no difference that these texts can show"
+    return (
+        f"macro-F1 {f1['b']:.4f} (B) vs {f1['a']:.4f} (A) on {f1['n']:,} texts: B − A = {f1['delta']:+.4f}, "
+        f"{level} interval [{f1['low']:+.4f}, {f1['high']:+.4f}]: {reading}. Label flips: {flips['only_b']} texts "
+        f"only B gets right, {flips['only_a']} only A (McNemar p = {flips['p_value']:.3g})."
+    )
+
+
+def data_sentence(document: Mapping[str, Any]) -> str:
+    if document["same_data"]:
+        return "Both runs trained on the same data file (same sha256)."
+    a, b = (document[side].get("data", {}) for side in ("a", "b"))
+    return (
+        f"Different data: A {a.get('name')} ({a.get('rows')} rows, sha256 {str(a.get('sha256'))[:12]}), "
+        f"B {b.get('name')} ({b.get('rows')} rows, sha256 {str(b.get('sha256'))[:12]})."
+    )
+
+
+def texts_sentence(document: Mapping[str, Any]) -> str:
+    texts = document["texts"]
+    if texts["source"] == "eval_data":
+        where = f"the evaluation file {texts['eval_data']['name']} (sha256 {texts['eval_data']['sha256'][:12]})"
+    else:
+        where = "the union of both runs' test splits"
+    return (
+        f"{texts['n']:,} texts from {where}; {texts['excluded_seen_in_training']:,} left out because a model "
+        "trained or validated on them."
+    )
+
+
+def interval_table(document: Mapping[str, Any]) -> pd.DataFrame:
+    f1, flips = document["macro_f1"], document["mcnemar"]
+    return pd.DataFrame(
+        {
+            "B − A": [f1["delta"]],
+            f"{f1['confidence']:.0%} interval low": [f1["low"]],
+            "high": [f1["high"]],
+            "resamples": [f1["resamples"]],
+            "only A right": [flips["only_a"]],
+            "only B right": [flips["only_b"]],
+            "McNemar p": [flips["p_value"]],
+        }
+    )
+
+
+def headline_table(document: Mapping[str, Any]) -> pd.DataFrame:
+    rows = {}
+    for side in ("a", "b"):
+        metrics = document["metrics"][side]
+        rows[f"{side.upper()}: {document[side]['run_id']}"] = {
+            "macro-F1 (these texts)": metrics["macro_f1"],
+            "accuracy": metrics["accuracy"],
+            "macro-recall": metrics["macro_recall"],
+            "recorded test macro-F1": document[side].get("recorded_test_macro_f1"),
+            "data sha256": str(document[side].get("data", {}).get("sha256", ""))[:12],
+        }
+    return pd.DataFrame(rows).T
+
+
+def per_class_table(document: Mapping[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(document["per_class"]).T[["support", "f1_a", "f1_b", "delta_f1", "recall_a", "recall_b"]]
+
+
+def changed_table(document: Mapping[str, Any]) -> pd.DataFrame:
+    columns = [TEXT_COLUMN, "true", "a", "b", "b_confidence", "a_confidence", "outcome"]
+    return pd.DataFrame(document["changed"]["shown"], columns=columns)
+
+
+def write_report(
+    store_uri: str,
+    run_a: str,
+    run_b: str,
+    eval_data: str | None = None,
+    resamples: int = comparison.DEFAULT_RESAMPLES,
+) -> dict[str, Any]:
+    """Compare B against A and store ``comparisons/<A>.json`` and ``.html`` in B's record; returns the document
+    with ``report``/``json`` (the stored URIs). The numbers are computed here, so a bad run id or evaluation file
+    fails in one line; the notebook (executed by papermill, rendered like the run reports) only presents them."""
+    from . import notebook_execution
+
+    store = open_store(store_uri)
+    run_a, run_b = resolve_reference(store, run_a), resolve_reference(store, run_b)
+    document = compare_runs(store_uri, run_a, run_b, eval_data, resamples)
+    with tempfile.TemporaryDirectory(prefix="sentiment-compare-report-") as tmp:
+        path = Path(tmp) / "comparison.json"
+        path.write_bytes(record.to_json_bytes(document))
+        notebook = Path(tmp) / f"{REPORT_NOTEBOOK}.ipynb"
+        notebook_execution.execute(
+            notebook_execution.notebooks_dir() / f"{REPORT_NOTEBOOK}.ipynb",
+            str(notebook),
+            {"comparison_path": str(path)},
+            cwd=Path(tmp),
+        )
+        html = notebook_execution.render_html(str(notebook))
+    keys = comparison_keys(run_b, run_a)
+    store.write_bytes(keys["json"], record.to_json_bytes(document))
+    store.write_bytes(keys["html"], html.encode("utf-8"))
+    return {**document, "report": store.uri_for(keys["html"]), "json": store.uri_for(keys["json"])}
