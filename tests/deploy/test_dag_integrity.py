@@ -57,15 +57,27 @@ def test_ecs_mode_parses_without_aws_or_heavy_imports(tmp_path):
     assert info["errors"] == {}
     assert info["heavy"] == []  # parse time itself is measured by the DAG processor, not asserted here
     assert info["tasks"] == {
-        "resolve_config": ["build_image", "deploy", "package", "quality_gate", "smoke_test", "train"],
-        "train": ["quality_gate"],
+        "resolve_config": [
+            "build_image",
+            "deploy",
+            "evaluate",
+            "package",
+            "plan_gate",
+            "quality_gate",
+            "smoke_test",
+            "train",
+        ],
+        "train": ["plan_gate"],
+        "plan_gate": ["evaluate"],  # asks ECS what is deployed, composes the gate container's command
+        "evaluate": ["quality_gate"],  # scores both models in the training image, writes gate.json
         "quality_gate": ["package"],
         "package": ["build_image"],
         "build_image": ["deploy"],
         "deploy": ["smoke_test"],
         "smoke_test": [],
     }
-    assert info["types"]["train"] == info["types"]["package"] == info["types"]["build_image"] == "EcsRunTaskOperator"
+    ecs_tasks = ("train", "evaluate", "package", "build_image")
+    assert {info["types"][t] for t in ecs_tasks} == {"EcsRunTaskOperator"}
     assert info["types"]["quality_gate"] == "_ShortCircuitDecoratedOperator"
     assert info["schedule"] == "@weekly"
     # A gate that returns False skips every task after it (not only its direct downstream), and each deploy
@@ -79,8 +91,10 @@ def test_local_mode_has_the_same_story_without_ecs(tmp_path):
     info = parse("local", tmp_path, SENTIMENT_PIPELINE_SCHEDULE="@daily")
     assert info["errors"] == {} and info["heavy"] == []
     assert info["tasks"] == {
-        "resolve_config": ["deploy", "package", "quality_gate", "smoke_test", "train"],
-        "train": ["quality_gate"],
+        "resolve_config": ["deploy", "package", "plan_gate", "quality_gate", "smoke_test", "train"],
+        "train": ["plan_gate"],
+        "plan_gate": ["evaluate"],
+        "evaluate": ["quality_gate"],
         "quality_gate": ["package"],
         "package": ["deploy"],
         "deploy": ["smoke_test"],
@@ -120,6 +134,7 @@ def test_the_form_has_typed_defaults_from_the_pipeline(dag):
     params = dag.params.validate()
     assert params["epochs"] == DEFAULTS["epochs"] and params["learning_rate"] == DEFAULTS["learning_rate"]
     assert params["data_uri"] == "" and params["extra_params"] == [] and 0 < params["min_macro_f1"] < 1
+    assert params["eval_data_uri"] == "" and params["gate_margin"] == 0.005
 
 
 @pytest.mark.parametrize(
@@ -128,6 +143,7 @@ def test_the_form_has_typed_defaults_from_the_pipeline(dag):
         {"epochs": 0},
         {"epochs": "three"},
         {"min_macro_f1": 1.5},
+        {"gate_margin": -0.01},
         {"stemmer": "lancaster"},
         {"extra_params": ["not a pair"]},
         {"remove_stop_words": "yes"},

@@ -1,19 +1,23 @@
-"""`airflow dags test sentiment_training` in local mode: train, gate, register + build the bento, serve it."""
+"""`airflow dags test sentiment_training` in local mode: train, gate, register + build the bento, serve it; and the
+gate's three outcomes: promote (nothing deployed, threshold reached), hold below the threshold, hold a candidate that
+may be worse than the deployed model."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from support.airflow_harness import dags_test
-from support.project import BIN, TINY
+from support.project import BIN, SAMPLE_RUN_ID, TINY
 
 pytestmark = pytest.mark.slow
 
-TASKS = ("resolve_config", "train", "quality_gate", "package", "deploy", "smoke_test")
+TASKS = ("resolve_config", "train", "plan_gate", "evaluate", "quality_gate", "package", "deploy", "smoke_test")
+HELD = {**dict.fromkeys(TASKS[:5], "success"), **dict.fromkeys(TASKS[5:], "skipped")}
 
 
 @pytest.fixture(scope="module")
@@ -59,4 +63,48 @@ def test_local_mode_runs_the_whole_dag_and_leaves_a_run_a_model_and_a_bento(airf
     assert listed["list"] == [deployed["bento_tag"]]
     # the smoke test served that bento and its /predict named the new model
     assert f"'model': '{deployed['model_tag']}'" in result.output
-    assert "quality gate passed" in result.output
+    gate = json.loads((run_dir / "gate.json").read_text())
+    assert gate["decision"] == "promote" and gate["deployed"] is None and gate["interval"] is None
+    assert "nothing deployed to compare with" in gate["reason"]
+    assert "quality gate PROMOTE" in result.output
+
+
+def _local_env(airflow_env, data: Path, store: Path, home: Path) -> dict[str, str]:
+    return {
+        **airflow_env,
+        "SENTIMENT_PIPELINE_MODE": "local",
+        "SENTIMENT_PIPELINE_DATA": str(data),
+        "SENTIMENT_PIPELINE_STORE": str(store),
+        "BENTOML_HOME": str(home / "bentoml"),
+    }
+
+
+def test_the_gate_holds_a_run_below_the_threshold_and_one_that_may_be_worse_than_the_deployed_model(
+    airflow_env, sample_csv, sample_run, tmp_path
+):
+    # the store already serves a good model: the shared sample run (the FAST model on the same sample file)
+    store = tmp_path / "store"
+    shutil.copytree(sample_run, store)
+    env = _local_env(airflow_env, sample_csv, store, tmp_path)
+
+    below = dags_test(env, {**TINY, "min_macro_f1": 0.99})
+
+    assert below.state == "success" and below.task_states == HELD, below.output[-6000:]
+    gate = json.loads((store / "runs" / below.run_id / "gate.json").read_text())
+    assert gate["decision"] == "hold" and "below the threshold 0.9900" in gate["reason"]
+    assert "quality gate HOLD" in below.output
+
+    (store / "deployed.json").write_text(json.dumps({"run_id": SAMPLE_RUN_ID}))
+    worse = dags_test(env, {**TINY, "min_macro_f1": 0.0})
+
+    assert worse.state == "success" and worse.task_states == HELD, worse.output[-6000:]
+    run_dir = store / "runs" / worse.run_id
+    gate = json.loads((run_dir / "gate.json").read_text())
+    # the one-member, one-epoch model against the deployed two-member one, on the same test tweets
+    assert gate["decision"] == "hold" and gate["deployed"]["run_id"] == SAMPLE_RUN_ID
+    assert gate["interval"]["low"] < -gate["margin"] and gate["texts"]["source"] == "test splits"
+    assert gate["candidate"]["macro_f1"] < gate["deployed"]["macro_f1"]
+    report = run_dir / "comparisons" / f"{SAMPLE_RUN_ID}.html"
+    assert gate["report"] == str(report) and "Macro-F1 difference" in report.read_text()
+    assert json.loads((store / "deployed.json").read_text()) == {"run_id": SAMPLE_RUN_ID}  # still serving it
+    assert "may be worse than the deployed model" in worse.output

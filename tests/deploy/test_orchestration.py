@@ -1,4 +1,4 @@
-"""The DAG's decisions without Airflow: configuration contract, commands, quality gate, task-definition copy."""
+"""The DAG's decisions without Airflow: configuration contract, commands, the gate's command, task-definition copy."""
 
 from __future__ import annotations
 
@@ -33,7 +33,10 @@ CONFIG = {
 
 
 def test_the_terraform_outputs_json_is_accepted_as_a_string_or_an_object():
-    assert orch.parse_config(json.dumps(CONFIG)) == orch.parse_config(CONFIG) == CONFIG
+    # eval_data_uri is optional (Variables written before it existed keep working): "" means no evaluation file
+    assert orch.parse_config(json.dumps(CONFIG)) == orch.parse_config(CONFIG) == {**CONFIG, "eval_data_uri": ""}
+    evaluated = {**CONFIG, "eval_data_uri": "s3://data/eval.csv"}
+    assert orch.parse_config(evaluated) == evaluated
 
 
 @pytest.mark.parametrize(
@@ -46,6 +49,7 @@ def test_the_terraform_outputs_json_is_accepted_as_a_string_or_an_object():
         ({**CONFIG, "subnets": "subnet-1"}, "subnets must be a non-empty list of strings"),
         ({**CONFIG, "log_group": ""}, "log_group must be a non-empty string"),
         ({**CONFIG, "store_uri": "/tmp/store"}, "store_uri must be an s3:// URI in ECS mode"),
+        ({**CONFIG, "eval_data_uri": "eval.csv"}, "eval_data_uri must be an s3:// URI in ECS mode"),
         ({**CONFIG, "endpoint_url": "alb.example"}, "endpoint_url must start with http"),
         ({**CONFIG, "bento_repository_url": CONFIG["bento_repository_url"] + ":v1"}, "must not carry a tag"),
     ],
@@ -104,23 +108,28 @@ def test_commands_follow_the_container_contract():
         orch.package_command("s3://a/p", "../escape")
 
 
-@pytest.mark.parametrize(
-    ("score", "deployed", "passed", "reason"),
-    [
-        (0.75, None, True, "nothing deployed yet"),
-        (0.65, None, False, "below the threshold 0.7000"),
-        (0.74, {"run_id": "old", "macro_f1": 0.76}, False, "worse than the deployed run old"),
-        (0.76, {"run_id": "old", "macro_f1": 0.76}, True, ">= deployed 0.7600"),
-    ],
-)
-def test_the_gate_needs_the_threshold_and_no_regression(score, deployed, passed, reason):
-    decision, why = orch.gate_decision({"model": {"macro_f1": score}}, 0.70, deployed)
-    assert decision is passed and reason in why
-
-
-def test_the_gate_refuses_metrics_without_a_score():
-    with pytest.raises(orch.ConfigError, match="no model.macro_f1"):
-        orch.gate_decision({"baseline": {"macro_f1": 0.9}}, 0.5, None)
+def test_the_gate_command_names_the_deployed_run_the_threshold_the_margin_and_the_evaluation_file():
+    command = orch.gate_command("s3://a/p", "candidate", "champion", 0.7, 0.005, "s3://d/eval.csv")
+    assert command == [
+        "sentiment-pipeline",
+        "gate",
+        "--store",
+        "s3://a/p",
+        "--run-id",
+        "candidate",
+        "--deployed",
+        "champion",
+        "--min-macro-f1",
+        "0.7",
+        "--margin",
+        "0.005",
+        "--eval-data",
+        "s3://d/eval.csv",
+    ]
+    assert orch.gate_command("s3://a/p", "candidate", None, 0.7, 0.005)[6:8] == ["--deployed", "none"]
+    assert "--eval-data" in orch.run_command("s3://d/x.csv", "s3://a/p", "r", [], "s3://d/eval.csv")
+    with pytest.raises(ValueError, match="invalid run id"):
+        orch.gate_command("s3://a/p", "candidate", "../escape", 0.7, 0.005)
 
 
 def test_a_task_definition_revision_keeps_everything_but_the_image_and_adds_the_model():

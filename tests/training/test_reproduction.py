@@ -1,0 +1,83 @@
+"""How a reproduction is judged: metrics leaf by leaf without the wall-clock timings, weights tensor by tensor."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+from sentiment_pipeline.training.reproduction import compare_metrics, compare_weights, summary
+
+
+def _metrics(macro_f1=0.75, fit_s=130.0, total_s=170.0):
+    return {
+        "model": {"macro_f1": macro_f1, "per_class": {"neutral": {"f1": 0.7, "support": 1100}}},
+        "training": {"best_epochs": [2, 2], "fit_s": fit_s, "clean_s": 3.0},
+        "timings": {"train_s": total_s - 10, "total_s": total_s},
+    }
+
+
+def test_metrics_that_differ_only_in_timings_are_identical():
+    result = compare_metrics(_metrics(), _metrics(fit_s=99.0, total_s=150.0))
+    assert result["identical"] and result["differ"] == 0 and result["max_abs_diff"] == 0
+    assert result["compared"] == 5  # macro_f1, f1, support and two best epochs; fit_s, clean_s, timings left out
+    changed = _metrics(macro_f1=0.7512)
+    changed["training"]["best_epochs"] = [2, 1]
+    result = compare_metrics(_metrics(), changed)
+    assert not result["identical"] and result["differ"] == 2
+    assert result["max_abs_diff"] == 1  # the kept epoch moved by one; macro-F1 by 0.0012
+    assert {d["path"] for d in result["differences"]} == {"model.macro_f1", "training.best_epochs[1]"}
+
+
+def _keras_file(arrays: dict) -> bytes:
+    """A .keras zip with its weights file, as Keras 3 writes it (variables as HDF5 datasets)."""
+    import h5py
+
+    weights = io.BytesIO()
+    with h5py.File(weights, "w") as h5:
+        for name, value in arrays.items():
+            h5.create_dataset(name, data=value)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("config.json", "{}")
+        archive.writestr("model.weights.h5", weights.getvalue())
+    return out.getvalue()
+
+
+def test_weights_are_compared_variable_by_variable():
+    rng = np.random.default_rng(0)
+    arrays = {
+        "layers/embedding/vars/0": rng.random((50, 8)).astype("float32"),
+        "layers/dense/vars/0": rng.random((8, 3)).astype("float32"),
+        "layers/dense/vars/1": np.zeros(3, dtype="float32"),
+    }
+    same = compare_weights(_keras_file(arrays), _keras_file(arrays))
+    assert same == {
+        "identical": True,
+        "tensors": 3,
+        "parameters": 50 * 8 + 8 * 3 + 3,
+        "differ": 0,
+        "max_abs_diff": 0.0,
+        "differing": [],
+    }
+    nudged = {**arrays, "layers/dense/vars/1": np.array([0, 0.25, 0], dtype="float32")}
+    result = compare_weights(_keras_file(arrays), _keras_file(nudged))
+    assert not result["identical"] and result["differing"] == ["layers/dense/vars/1"]
+    assert result["max_abs_diff"] == pytest.approx(0.25)
+    reshaped = {**arrays, "layers/dense/vars/0": np.zeros((8, 4), dtype="float32")}
+    result = compare_weights(_keras_file(arrays), _keras_file(reshaped))
+    assert result["differ"] == 1 and result["max_abs_diff"] is None  # no number measures a changed architecture
+
+
+def test_the_summary_says_what_differs():
+    outcome = {
+        "reproduces": "R",
+        "identical": False,
+        "metrics": compare_metrics(_metrics(), _metrics(macro_f1=0.74)),
+        "weights": {"identical": False, "tensors": 35, "parameters": 9, "differ": 2, "max_abs_diff": 3e-7},
+        "splits_identical": True,
+        "tokenizer_identical": True,
+    }
+    assert summary(outcome) == (
+        "differs from run R: 1 metric values differ (largest by 0.01); 2 of 35 weight tensors differ (largest by 3e-07)"
+    )
