@@ -13,6 +13,7 @@ locals {
     training_log_stream_prefix      = "training"
     image_builder_log_stream_prefix = "image-builder"
     data_uri                        = local.data_uri
+    eval_data_uri                   = local.eval_data_uri # "" when there is no fixed evaluation file
     store_uri                       = local.store_uri
     bento_repository_url            = aws_ecr_repository.main["bento"].repository_url
     inference_cluster               = aws_ecs_cluster.main.name

@@ -1,8 +1,9 @@
 # Task definitions the DAG runs: the papermill training runner and the Kaniko image builder.
 # Both log to the `pipeline` group; stream names are <prefix>/<container>/<task id>.
 locals {
-  data_uri  = "s3://${aws_s3_bucket.main["data"].id}/tweets/train.csv"
-  store_uri = "s3://${aws_s3_bucket.main["artifacts"].id}/${local.store_prefix}"
+  data_uri      = "s3://${aws_s3_bucket.main["data"].id}/tweets/train.csv"
+  eval_data_uri = var.eval_data_key == "" ? "" : "s3://${aws_s3_bucket.main["data"].id}/${var.eval_data_key}"
+  store_uri     = "s3://${aws_s3_bucket.main["artifacts"].id}/${local.store_prefix}"
   pipeline_log = {
     logDriver = "awslogs"
     options = {

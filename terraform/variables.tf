@@ -27,6 +27,17 @@ variable "image_tag" {
   type        = string
 }
 
+variable "eval_data_key" {
+  description = "Key in the data bucket of a labelled evaluation file kept apart from the training data (text,label_text). Every run and the quality gate score on it; empty: none, the gate compares on the test splits."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !startswith(var.eval_data_key, "/") && !strcontains(var.eval_data_key, "..")
+    error_message = "eval_data_key is a key inside the data bucket, e.g. tweets/eval.csv (no leading slash, no ..)."
+  }
+}
+
 variable "bento_image_tag" {
   description = "Tag of the bento image the inference service starts with; later revisions are registered by the DAG's deploy step."
   type        = string

@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ..records.record import read_json, read_metrics, run_key, to_json_bytes
+from ..records.record import DEPLOYED, read_json, read_metrics, run_key, to_json_bytes
 from ..records.store import S3Store, Store, open_store
 from . import orchestration as orch
 from .packaging import local_executable
@@ -134,7 +134,7 @@ def deployed_run_id(config: Mapping[str, Any], store: Store, aws_conn_id: str | 
     rollback is seen as such; local mode reads ``deployed.json`` from the store.
     """
     if config["mode"] == "local":
-        return read_json(store, orch.DEPLOYED)["run_id"] if store.exists(orch.DEPLOYED) else None
+        return read_json(store, DEPLOYED)["run_id"] if store.exists(DEPLOYED) else None
     from airflow.providers.amazon.aws.hooks.ecs import EcsHook
 
     client = EcsHook(aws_conn_id=aws_conn_id, region_name=config["region"]).conn
@@ -245,7 +245,7 @@ def record_local_deployment(config: Mapping[str, Any], packaged: Mapping[str, An
     record = orch.deployment_record(
         config["run_id"], metrics, bento_tag=packaged["bento_tag"], model_tag=packaged["model_tag"]
     )
-    store.write_bytes(orch.DEPLOYED, to_json_bytes(record))
+    store.write_bytes(DEPLOYED, to_json_bytes(record))
     return record
 
 

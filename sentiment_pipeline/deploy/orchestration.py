@@ -26,7 +26,6 @@ from .registry import MODEL_NAME, bento_version
 MODE_ENV = "SENTIMENT_PIPELINE_MODE"
 MODES = ("ecs", "local")
 VARIABLE = "sentiment_pipeline"  # the Airflow Variable `make airflow-config` writes from terraform outputs
-DEPLOYED = "deployed.json"  # local mode, at the store root: the run whose bento was built last
 RUN_ID_ENV = "SENTIMENT_PIPELINE_RUN_ID"  # ECS mode: set on the inference container, names the served run
 
 _STRING_KEYS = (

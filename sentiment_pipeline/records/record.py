@@ -20,6 +20,7 @@ from .store import Store, StoreError
 
 LATEST = "latest.json"
 INDEX = "index.html"
+DEPLOYED = "deployed.json"  # local-mode Airflow: the run whose bento was built last (ECS mode asks ECS instead)
 # the files of runs/<run_id>/ (docs/run-record.md)
 PARAMS = "params.json"
 METRICS = "metrics.json"

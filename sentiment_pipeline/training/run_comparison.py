@@ -206,13 +206,11 @@ def compare_runs(
 def resolve_reference(store: Store, reference: str) -> str:
     """A run id, ``latest`` (latest.json) or ``served`` (deployed.json, the model the local DAG serves)."""
     if reference == "served":
-        from ..deploy.orchestration import DEPLOYED
-
-        if not store.exists(DEPLOYED):
+        if not store.exists(record.DEPLOYED):
             raise StoreError(
-                f"{store.uri_for(DEPLOYED)} does not exist: nothing was deployed from this store; name a run id"
+                f"{store.uri_for(record.DEPLOYED)} does not exist: nothing was deployed from this store; name a run id"
             )
-        return record.check_run_id(record.read_json(store, DEPLOYED)["run_id"])
+        return record.check_run_id(record.read_json(store, record.DEPLOYED)["run_id"])
     return record.resolve_run_id(store, reference)
 
 

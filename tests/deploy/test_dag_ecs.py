@@ -36,7 +36,7 @@ REGION = "us-east-1"
 CLUSTER = "sentiment"
 SERVICE = "sentiment-inference"
 LOG_GROUP = "/ecs/sentiment-pipeline"
-ECS_TASKS = ("train", "package", "build_image")
+ECS_TASKS = ("train", "evaluate", "package", "build_image")
 DEPLOY_TASKS = ("package", "build_image", "deploy", "smoke_test")
 TRAINING_IMAGE = "sentiment-training:latest"
 
@@ -220,9 +220,9 @@ def test_ecs_mode_trains_on_fargate_gates_builds_and_rolls_the_service(ecs_env, 
     result = dags_test(ecs_env, {**TINY, "min_macro_f1": 0.0})
 
     assert result.returncode == 0 and result.state == "success", result.output[-8000:] + aws["service"].logs()
-    assert set(result.task_states.values()) == {"success"} and len(result.task_states) == 7
+    assert set(result.task_states.values()) == {"success"} and len(result.task_states) == 9
     run_id = result.run_id
-    train, package, build = agent.launches[launched:]
+    train, evaluate, package, build = agent.launches[launched:]
     # the training container ran exactly the pipeline CLI with the Airflow run id and the form's parameters
     assert train.container == "training" and train.command[:8] == [
         "sentiment-pipeline",
@@ -243,6 +243,12 @@ def test_ecs_mode_trains_on_fargate_gates_builds_and_rolls_the_service(ecs_env, 
     assert train.image == TRAINING_IMAGE
     options = " ".join(train.run_args)
     assert "--user 10001:10001" in options and "--read-only " in options and "--tmpfs /tmp:" in options
+    # the gate's evaluation ran in the training image too (it loads models); nothing was deployed yet
+    assert evaluate.command == orch.gate_command("s3://tweets-artifacts/pipeline", run_id, None, 0.0, 0.005)
+    assert evaluate.image == TRAINING_IMAGE and evaluate.exit_code == 0
+    gate = _s3_json(s3, f"runs/{run_id}/gate.json")
+    assert gate["decision"] == "promote" and gate["deployed"] is None
+    assert "quality gate PROMOTE" in result.output
     assert package.command == orch.package_command("s3://tweets-artifacts/pipeline", run_id)
     assert package.image == TRAINING_IMAGE and package.exit_code == 0
     image = orch.image_uri(aws["repository"], run_id)
@@ -302,28 +308,51 @@ def test_a_failing_training_command_fails_the_run_with_the_containers_last_lines
     assert _s3_json(aws["s3"], f"runs/{result.run_id}/manifest.json")["status"] == "failed"
 
 
-def test_the_gate_compares_with_the_run_the_ecs_service_serves(ecs_env, aws, monkeypatch):
-    """The gate's view of 'deployed' comes from ECS (the service's revision names its run), through EcsHook."""
+def test_the_gate_evaluates_against_the_run_the_ecs_service_serves(ecs_env, aws, monkeypatch):
+    """What is deployed comes from ECS (the service's revision names its run, read through EcsHook); the evaluation
+    container gets it on its command line; quality_gate follows the decision that container wrote to S3."""
     from sentiment_pipeline.deploy import dag_tasks
 
     for key in ("AIRFLOW_CONN_AWS_DEFAULT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AIRFLOW_HOME"):
         monkeypatch.setenv(key, ecs_env[key])
     s3, ecs = aws["s3"], aws["ecs"]
-    for run_id, score in (("champion", 0.80), ("challenger", 0.79), ("better", 0.81)):
-        body = json.dumps({"model": {"macro_f1": score}}).encode()
-        s3.put_object(Bucket="tweets-artifacts", Key=f"pipeline/runs/{run_id}/metrics.json", Body=body)
-        recorded = [{"path": "metrics.json", "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}]
-        # readers trust only succeeded runs, and only files whose bytes the manifest recorded
-        manifest = json.dumps({"run_id": run_id, "status": "succeeded", "files": recorded})
-        s3.put_object(Bucket="tweets-artifacts", Key=f"pipeline/runs/{run_id}/manifest.json", Body=manifest)
     current = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]["taskDefinition"]
     definition = ecs.describe_task_definition(taskDefinition=current)["taskDefinition"]
     revision = orch.task_definition_revision(definition, "bento", "repo:champion", {orch.RUN_ID_ENV: "champion"})
     arn = ecs.register_task_definition(**revision)["taskDefinition"]["taskDefinitionArn"]
     ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=arn)
+    store = "s3://tweets-artifacts/pipeline"
+    config = {  # what resolve_config composes in ECS mode, for the keys the gate's tasks read
+        **aws["variable"],
+        "mode": "ecs",
+        "run_id": "challenger",
+        "eval_data_uri": "s3://tweets-data/eval.csv",
+        "gate_container": "training",
+        "gate_environment": {"SENTIMENT_PIPELINE_STORE": store},
+    }
 
-    config = {**aws["variable"], "mode": "ecs"}
-    assert dag_tasks.quality_gate({**config, "run_id": "challenger"}, 0.5, "aws_default") is False
-    assert dag_tasks.quality_gate({**config, "run_id": "better"}, 0.5, "aws_default") is True
-    store = dag_tasks.open_run_store(config["store_uri"], "aws_default")
-    assert dag_tasks.deployed_model(config, store, "aws_default") == {"run_id": "champion", "macro_f1": 0.80}
+    plan = dag_tasks.plan_gate(config, 0.7, 0.01, "aws_default")
+
+    assert plan["deployed_run_id"] == "champion"
+    [container] = plan["overrides"]["containerOverrides"]
+    assert container["name"] == "training"
+    assert container["command"] == orch.gate_command(
+        store, "challenger", "champion", 0.7, 0.01, "s3://tweets-data/eval.csv"
+    )
+    assert container["environment"] == [{"name": "SENTIMENT_PIPELINE_STORE", "value": store}]
+    for decision in ("hold", "promote"):
+        body = {
+            "run_id": "challenger",
+            "decision": decision,
+            "promote": decision == "promote",
+            "reason": f"the container said {decision}",
+            "threshold": 0.7,
+            "margin": 0.01,
+            "candidate": {"run_id": "challenger", "macro_f1": 0.75, "scored_on": "eval_data"},
+            "deployed": {"run_id": "champion", "macro_f1": 0.76},
+            "interval": {"delta": -0.01, "low": -0.03, "high": 0.01},
+        }
+        s3.put_object(Bucket="tweets-artifacts", Key="pipeline/runs/challenger/gate.json", Body=json.dumps(body))
+        assert dag_tasks.quality_gate(config, "aws_default") is (decision == "promote")
+    with pytest.raises(orch.ConfigError, match="did not record a decision"):
+        dag_tasks.quality_gate({**config, "run_id": "never-evaluated"}, "aws_default")

@@ -36,7 +36,7 @@ CONTRACT_KEYS = {
     "region", "cluster", "training_task_definition", "training_container", "image_builder_task_definition",
     "image_builder_container", "subnets", "security_groups", "log_group", "training_log_stream_prefix",
     "image_builder_log_stream_prefix", "data_uri", "store_uri", "bento_repository_url", "inference_cluster",
-    "inference_service", "inference_task_family", "inference_container", "endpoint_url",
+    "inference_service", "inference_task_family", "inference_container", "endpoint_url", "eval_data_uri",
 }  # fmt: skip
 # Actions with no resource-level permissions: the only ones allowed on Resource "*".
 STAR_ALLOWED = {
@@ -169,6 +169,7 @@ def check_outputs(outputs: dict) -> None:
     assert len(variables["subnets"]) == 2 and variables["subnets"] == outputs["private_subnet_ids"]
     assert variables["security_groups"] == [outputs["task_security_group_id"]]
     assert variables["data_uri"] == f"s3://{outputs['data_bucket']}/tweets/train.csv"
+    assert variables["eval_data_uri"] == f"s3://{outputs['data_bucket']}/tweets/eval.csv"  # readable: data bucket
     assert variables["store_uri"] == f"s3://{outputs['artifacts_bucket']}/pipeline"
     assert variables["endpoint_url"].startswith("http://") and variables["endpoint_url"] == outputs["endpoint_url"]
     assert ":" not in variables["bento_repository_url"].rsplit("/", 1)[-1], "repository URL without a tag"

@@ -97,6 +97,7 @@ ENDPOINTS = [
 MOTO_VARS = {
     "region": REGION,
     "image_tag": "test",
+    "eval_data_key": "tweets/eval.csv",
     "autoscaling_enabled": False,  # moto lacks Application Auto Scaling's tag API
     "db_performance_insights": False,  # moto does not keep the setting (endless diff)
     "deletion_protection": False,  # so destroy can run

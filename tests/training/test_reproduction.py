@@ -81,3 +81,59 @@ def test_the_summary_says_what_differs():
     assert summary(outcome) == (
         "differs from run R: 1 metric values differ (largest by 0.01); 2 of 35 weight tensors differ (largest by 3e-07)"
     )
+
+
+# ---- `sentiment-pipeline reproduce` on a real recorded run ----------------------------------------------------------
+@pytest.mark.slow
+def test_reproducing_a_run_gives_identical_metrics_and_weights_in_a_run_that_names_it(finished_run, tmp_path):
+    import json
+    import shutil
+
+    from support.project import cli
+
+    source_store, source_id = finished_run
+    store = tmp_path / "store"
+    shutil.copytree(source_store, store)  # the shared run stays read-only
+    latest = (store / "latest.json").read_text()
+
+    result = cli("reproduce", "--store", str(store), "--run-id", source_id, "--new-run-id", "again")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["run_id"] == "again" and out["reproduces"] == source_id and out["identical"] is True
+    assert out["metrics_max_abs_diff"] == 0 and out["weights_max_abs_diff"] == 0
+    run_dir = store / "runs" / "again"
+    outcome = json.loads((run_dir / "reproduction.json").read_text())
+    assert outcome["weights"]["tensors"] > 10 and outcome["weights"]["differ"] == 0
+    assert outcome["metrics"]["compared"] > 50 and outcome["splits_identical"] and outcome["tokenizer_identical"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded" and manifest["reproduces"] == source_id
+    assert "reproduction.json" in {entry["path"] for entry in manifest["files"]}  # part of the verified record
+    recorded = json.loads((store / "runs" / source_id / "params.json").read_text())
+    reproduced = json.loads((run_dir / "params.json").read_text())
+    assert reproduced["params"] == recorded["params"] and reproduced["data"]["sha256"] == recorded["data"]["sha256"]
+    assert (store / "latest.json").read_text() == latest  # a reproduction checks a model; it does not offer one
+    assert f"reproduction: identical to run {source_id}" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_reproduction_whose_data_changed_is_refused_before_anything_runs(finished_run, tmp_path):
+    import json
+
+    from support.project import cli
+
+    store, source_id = finished_run
+    recorded = json.loads((store / "runs" / source_id / "params.json").read_text())["data"]
+    changed = tmp_path / "tweets.csv"
+    original = open(recorded["uri"], encoding="utf-8").read()
+    changed.write_text(original + "one more tweet,neutral\n", encoding="utf-8")
+    runs_before = sorted(p.name for p in (store / "runs").iterdir())
+
+    result = cli("reproduce", "--store", str(store), "--run-id", source_id, "--data", str(changed))
+
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith(f"error: the data changed since run {source_id}: {changed} has sha256 ")
+    assert f"recorded {recorded['sha256'][:12]}" in line and f"{recorded['rows']} rows" in line
+    assert "pass --data with the original file" in line
+    assert sorted(p.name for p in (store / "runs").iterdir()) == runs_before  # nothing was started

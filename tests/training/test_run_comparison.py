@@ -86,3 +86,70 @@ def test_probabilities_come_back_in_the_comparisons_label_order():
     assert proba.tolist() == [[0.3, 0.1, 0.6]] * 2
     with pytest.raises(DatasetError, match="different labels"):
         probabilities(_Reordered(), ["x"], ["negative", "positive"])
+
+
+# ---- `sentiment-pipeline compare` on real recorded runs -------------------------------------------------------------
+@pytest.mark.slow
+def test_compare_scores_two_runs_on_texts_neither_trained_on_and_stores_the_report_in_bs_record(
+    finished_run, labelled_csv, tmp_path
+):
+    import json
+    import shutil
+
+    from support.project import SHARED_DATA, TINY, as_args, cli
+
+    source_store, first = finished_run
+    store = tmp_path / "store"
+    shutil.copytree(source_store, store)
+    cli("run", "--data", str(labelled_csv), "--store", str(store), "--run-id", "other-seed",
+        *as_args({**TINY, "seed": 7}), check=True)  # fmt: skip
+
+    result = cli("compare", "--store", str(store), first, "other-seed", "--resamples", "300")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    document = json.loads((store / "runs" / "other-seed" / "comparisons" / f"{first}.json").read_text())
+    assert summary["json"].endswith(f"runs/other-seed/comparisons/{first}.json")
+    assert document["a"]["run_id"] == first and document["b"]["run_id"] == "other-seed"
+    assert {"name": "seed", "a": 42, "b": 7} in document["params_differences"] and document["same_data"]
+    # another seed splits differently: the texts are both test splits, less anything either model trained on
+    runs = store / "runs"
+    trained = {
+        text
+        for run in (first, "other-seed")
+        for part in ("train", "val")
+        for text in pd.read_csv(runs / run / "data" / f"{part}.csv", dtype=str, keep_default_na=False)["text"]
+    }
+    tests = pd.concat(
+        [
+            pd.read_csv(runs / run / "data" / "test.csv", dtype=str, keep_default_na=False)
+            for run in (first, "other-seed")
+        ]
+    ).drop_duplicates()
+    assert document["texts"]["n"] + document["texts"]["excluded_seen_in_training"] == len(tests)
+    assert document["texts"]["excluded_seen_in_training"] >= len(tests[tests["text"].isin(trained)]) > 0
+    assert not {row["text"] for row in document["changed"]["shown"]} & trained
+    f1 = document["macro_f1"]
+    assert summary["delta"] == f1["delta"] and f1["low"] <= f1["delta"] <= f1["high"] and f1["resamples"] == 300
+    html = (runs / "other-seed" / "comparisons" / f"{first}.html").read_text()
+    for heading in ("Macro-F1 difference", "Per class", "Confusion matrices", "Texts whose predicted label changed"):
+        assert heading in html
+    assert "data:image/png;base64" in html  # the confusion matrices are embedded
+
+    # a fixed evaluation file: the same 60 tweets for both, none of them in the training data
+    frame = pd.read_csv(SHARED_DATA, dtype=str, keep_default_na=False)
+    used = set(pd.read_csv(labelled_csv, dtype=str, keep_default_na=False)["text"])
+    frame[~frame["text"].isin(used)].groupby("label_text").head(20).to_csv(tmp_path / "eval.csv", index=False)
+    result = cli("compare", "--store", str(store), first, "other-seed", "--eval-data", str(tmp_path / "eval.csv"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads((runs / "other-seed" / "comparisons" / f"{first}.json").read_text())
+    assert document["texts"]["source"] == "eval_data" and document["texts"]["n"] == 60
+
+
+@pytest.mark.slow
+def test_compare_refuses_a_run_that_did_not_succeed_in_one_line(finished_run):
+    from support.project import cli
+
+    store, first = finished_run
+    result = cli("compare", "--store", str(store), first, "no-such-run")
+    assert result.returncode == 2 and result.stderr.strip() == f"error: run no-such-run not found in file://{store}"
