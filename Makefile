@@ -11,7 +11,7 @@ ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: run run-full test test-fast lint bench bench-serving bench-images images serve venv system-deps clean
+.PHONY: run run-full test test-fast lint bench bench-serving bench-images bench-reproduce images serve venv system-deps clean
 
 venv: $(BIN)/.installed
 
@@ -61,11 +61,15 @@ test: venv system-deps infra-tools lint
 test-fast: venv infra-tools
 	$(BIN)/pytest -q -m "not slow"
 
-bench: venv bench-serving
+bench: venv bench-serving bench-reproduce
 	$(BIN)/python benchmarks/pipeline_bench.py --data $(FULL_DATA) --out benchmarks/pipeline-results.md
 
 bench-serving: venv system-deps
 	$(BIN)/python benchmarks/serving_bench.py --store $(STORE) --out benchmarks/serving-results.md
+
+## Reproduce the full-data run (identical?) and compare two seeds (the noise floor the gate's margin faces).
+bench-reproduce: venv
+	$(BIN)/python benchmarks/reproduce_bench.py --data $(FULL_DATA) --out benchmarks/reproduce-results.md
 
 ## Image sizes and biggest packages, cold and cached builds, bento start to /readyz, training in vs out of a container.
 bench-images: venv system-deps

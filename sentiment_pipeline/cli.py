@@ -191,6 +191,11 @@ def cmd_reports(args: argparse.Namespace) -> int:
     from .records.index import write_index
     from .records.store import open_store
 
+    if args.compare_served:
+        from .training.run_comparison import compare_with_served
+
+        for line in compare_with_served(args.store, resamples=args.resamples):
+            print(line, file=sys.stderr)
     print(write_index(open_store(args.store)))
     return 0
 
@@ -321,8 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     package.set_defaults(func=cmd_package)
 
-    reports = commands.add_parser("reports", help="write index.html of all runs at the store root")
+    reports = commands.add_parser(
+        "reports", help="write index.html of all runs at the store root (--compare-served: each run vs the served one)"
+    )
     _add_store(reports)
+    reports.add_argument(
+        "--compare-served",
+        action="store_true",
+        help="first compare every succeeded run not yet compared with the served one (deployed.json)",
+    )
+    reports.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     reports.set_defaults(func=cmd_reports)
 
     compare = commands.add_parser(

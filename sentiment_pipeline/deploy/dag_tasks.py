@@ -176,6 +176,10 @@ def quality_gate(config: Mapping[str, Any], aws_conn_id: str | None) -> bool:
     if not store.exists(key):
         raise orch.ConfigError(f"{store.uri_for(key)} does not exist: the gate's evaluation did not record a decision")
     decision = read_json(store, key)
+    if decision.get("run_id") != config["run_id"]:
+        raise orch.ConfigError(
+            f"{store.uri_for(key)} decides on run {decision.get('run_id')!r}, not {config['run_id']}"
+        )
     deployed, interval = decision.get("deployed") or {}, decision.get("interval") or {}
     log.info(
         "quality gate %s: run %s (macro-F1 %.4f on its %s) vs deployed %s (%s); interval of candidate − deployed %s; "

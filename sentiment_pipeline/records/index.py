@@ -2,14 +2,20 @@
 
 A static, self-contained page (inline CSS and SVG, no scripts, no external resources) so it opens from
 a folder, from S3, or from an artifact viewer alike. Records are read defensively: a half-written or
-crashed run still gets a row.
+crashed run still gets a row; unreadable JSON counts as absent. Rows also link a reproduction and its source
+both ways (``#run-<id>`` anchors), each ``compare`` report on its B run's row, and the quality gate's decision;
+the header names the served run (``deployed.json``) beside the latest one.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from html import escape
+from urllib.parse import quote
 
 from . import record
 from .store import Store
@@ -26,6 +32,13 @@ KEY_PARAMS = (
 )
 REPORTS = ("preprocess", "train")
 STATUS_COLORS = {"succeeded": "#1a7f37", "failed": "#cf222e", "running": "#9a6700"}
+# The files other commands leave in runs/<id>/, spelled out here rather than imported: their modules
+# (training/reproduction.py, training/run_comparison.py, deploy/quality_gate.py) sit above records/ and some
+# import numpy or pandas, which rendering a page needs neither of.
+REPRODUCTION = "reproduction.json"
+COMPARISONS = "comparisons/"
+GATE = "gate.json"
+GATE_COLORS = {"promote": "#1a7f37", "hold": "#bc4c00"}
 
 
 def _json(store: Store, key: str, files: set[str]) -> dict | None:
@@ -38,31 +51,80 @@ def _json(store: Store, key: str, files: set[str]) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _run_ref(data: dict | None) -> str | None:
+    """The ``run_id`` a record points at, if it is a non-empty string (records are not trusted to be well-formed)."""
+    value = (data or {}).get("run_id")
+    return value if isinstance(value, str) and value else None
+
+
+def _files_by_run(store: Store) -> dict[str, set[str]]:
+    """Each run's file names relative to its folder, from one listing (S3: no request per file)."""
+    by_run: dict[str, set[str]] = defaultdict(set)
+    for key in store.list("runs/"):
+        parts = key.split("/", 2)
+        if len(parts) == 3 and parts[1] and parts[2]:
+            by_run[parts[1]].add(parts[2])
+    return by_run
+
+
+def _comparisons(names: set[str], read: Callable[[str], dict]) -> list[dict]:
+    """Every ``comparisons/<A>.html`` of run B, with the macro-F1 difference from its JSON when that is readable."""
+    found = []
+    for name in sorted(names):
+        against = name.removeprefix(COMPARISONS).removesuffix(".html")
+        if name == f"{COMPARISONS}{against}.html" and against and "/" not in against:
+            f1 = read(f"{COMPARISONS}{against}.json").get("macro_f1")
+            found.append({"against": against, "macro_f1": f1 if isinstance(f1, dict) else {}})
+    return found
+
+
+def _summary(store: Store, run_id: str, names: set[str]) -> dict:
+    files = {record.run_key(run_id, name) for name in names}
+
+    def read(name: str) -> dict:
+        return _json(store, record.run_key(run_id, name), files) or {}
+
+    manifest, params, metrics = read(record.MANIFEST), read(record.PARAMS), read(record.METRICS)
+    reproduction = read(REPRODUCTION)
+    # The manifest and params name the source from the start; reproduction.json only once the comparison is done.
+    sources = (manifest.get("reproduces"), params.get("reproduces"), reproduction.get("reproduces"))
+    reproduces = next((source for source in sources if isinstance(source, str) and source), None)
+    return {
+        "run_id": run_id,
+        "status": manifest.get("status") if manifest.get("status") in STATUS_COLORS else "incomplete",
+        "started_at": str(manifest.get("started_at") or ""),
+        "duration_s": manifest.get("duration_s"),
+        "error": manifest.get("error"),
+        "failed_step": manifest.get("failed_step"),
+        "data": params.get("data") or manifest.get("data") or {},
+        "params": params.get("params") or {},
+        "model": metrics.get("model") or {},
+        "baseline": metrics.get("baseline") or {},
+        "reports": [name for name in REPORTS if f"reports/{name}.html" in names],
+        "has_metrics": bool(metrics),
+        "reproduces": reproduces,
+        "reproduction": reproduction or None,
+        "reproduced_by": [],
+        "comparisons": _comparisons(names, read),
+        "gate": read(GATE) or None,
+    }
+
+
+def _identical(reproduction: dict | None) -> bool | None:
+    """reproduction.json's verdict; None while it is missing or unreadable (still running, or failed)."""
+    value = (reproduction or {}).get("identical")
+    return value if isinstance(value, bool) else None
+
+
 def collect_runs(store: Store) -> list[dict]:
     """One summary per ``runs/<id>/`` folder, newest first."""
-    files = set(store.list("runs/"))
-    run_ids = sorted({key.split("/")[1] for key in files if key.count("/") >= 2})
-    runs = []
-    for run_id in run_ids:
-        manifest = _json(store, record.run_key(run_id, record.MANIFEST), files) or {}
-        params = _json(store, record.run_key(run_id, record.PARAMS), files) or {}
-        metrics = _json(store, record.run_key(run_id, record.METRICS), files) or {}
-        runs.append(
-            {
-                "run_id": run_id,
-                "status": manifest.get("status") if manifest.get("status") in STATUS_COLORS else "incomplete",
-                "started_at": str(manifest.get("started_at") or ""),
-                "duration_s": manifest.get("duration_s"),
-                "error": manifest.get("error"),
-                "failed_step": manifest.get("failed_step"),
-                "data": params.get("data") or manifest.get("data") or {},
-                "params": params.get("params") or {},
-                "model": metrics.get("model") or {},
-                "baseline": metrics.get("baseline") or {},
-                "reports": [name for name in REPORTS if record.run_key(run_id, f"reports/{name}.html") in files],
-                "has_metrics": bool(metrics),
-            }
-        )
+    runs = [_summary(store, run_id, names) for run_id, names in sorted(_files_by_run(store).items())]
+    by_id = {run["run_id"]: run for run in runs}
+    for run in runs:  # the source's row links back to each of its reproductions
+        if run["reproduces"] in by_id:
+            by_id[run["reproduces"]]["reproduced_by"].append(
+                {"run_id": run["run_id"], "identical": _identical(run["reproduction"])}
+            )
     return sorted(runs, key=lambda r: (r["started_at"], r["run_id"]), reverse=True)
 
 
@@ -126,9 +188,100 @@ def _chart(runs: list[dict]) -> str:
     return "".join(parts)
 
 
-def _row(run: dict, latest: str | None) -> str:
+def _href(key: str) -> str:
+    """A relative link to a store key: percent-encoded (a folder name may hold ``#``, ``?`` or ``%``), then escaped."""
+    return escape(quote(key, safe="/:+"), quote=True)
+
+
+def _anchor(run_id: str) -> str:
+    """``href`` to a run's row; its ``id`` is the same text unencoded (browsers decode the fragment to match)."""
+    return "#" + escape(quote(f"run-{run_id}", safe=":+"), quote=True)
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.4f}".replace("-", "\u2212")
+
+
+def _is_num(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _differences(reproduction: dict) -> str:
+    """The tooltip of a "differs" verdict: how far weights and metrics moved, and what else changed."""
+    parts = []
+    for part in ("weights", "metrics"):
+        found = reproduction.get(part) if isinstance(reproduction.get(part), dict) else {}
+        largest = found.get("max_abs_diff")
+        if _is_num(largest):
+            parts.append(f"{part}: max_abs_diff {largest:.3g}")
+        elif found.get("identical") is False:  # weights: None when tensor shapes differ
+            parts.append(f"{part}: differ (no max_abs_diff)")
+    parts += [f"{what} differ" for what in ("splits", "tokenizer") if reproduction.get(f"{what}_identical") is False]
+    return "; ".join(parts) or "differs"
+
+
+def _reproduction_links(run: dict) -> str:
+    """Under the run id: which run this one reproduces (and the verdict), and which runs reproduce this one."""
+    lines = []
+    if run["reproduces"]:
+        source = run["reproduces"]
+        identical = _identical(run["reproduction"])
+        verdict = ""
+        if identical is not None:  # no verdict yet: a reproduction still running, or one that failed
+            href = _href(record.run_key(run["run_id"], REPRODUCTION))
+            title = "" if identical else f' title="{escape(_differences(run["reproduction"]), quote=True)}"'
+            word, cls = ("identical", "better") if identical else ("differs", "worse")
+            verdict = f': <a class={cls} href="{href}"{title}>{word}</a>'
+        lines.append(f'reproduces <a href="{_anchor(source)}"><code>{escape(source)}</code></a>{verdict}')
+    for other in run["reproduced_by"]:
+        word = {True: " (identical)", False: " (differs)"}.get(other["identical"], "")
+        lines.append(
+            f'reproduced by <a href="{_anchor(other["run_id"])}"><code>{escape(other["run_id"])}</code></a>{word}'
+        )
+    return "".join(f"<div class=rel>{line}</div>" for line in lines)
+
+
+def _gate_badge(run: dict) -> str:
+    """``gate: promote|hold``, linking gate.json, with the gate's one-sentence reason as the tooltip."""
+    gate = run["gate"]
+    if not gate:
+        return ""
+    decision = gate.get("decision")
+    if decision not in GATE_COLORS and isinstance(gate.get("promote"), bool):
+        decision = "promote" if gate["promote"] else "hold"
+    label, color = (decision, GATE_COLORS[decision]) if decision in GATE_COLORS else ("?", "#57606a")
+    reason = gate.get("reason")
+    title = f' title="{escape(str(reason), quote=True)}"' if reason else ""
+    href = _href(record.run_key(run["run_id"], GATE))
+    return f' <a class=badge style="background:{color}" href="{href}"{title}>gate: {label}</a>'
+
+
+def _comparison(run: dict, comparison: dict, served: str | None) -> str:
+    """``vs A: +0.0100 [−0.0020, +0.0210]`` (B − A macro-F1 and its interval), linking A's report on B's row."""
+    against = comparison["against"]
+    href = _href(record.run_key(run["run_id"], f"{COMPARISONS}{against}.html"))
+    text = f'<a href="{href}">vs <code>{escape(against)}</code></a>'
+    if against == served:
+        text += ' <span class="badge served">vs served</span>'
+    f1 = comparison["macro_f1"]
+    if all(_is_num(f1.get(key)) for key in ("delta", "low", "high")):
+        cls = "better" if f1["low"] > 0 else "worse" if f1["high"] < 0 else "same"
+        n, level = f1.get("n"), f1.get("confidence")
+        title = (
+            "B − A macro-F1"
+            + (f" on {n} texts" if _is_num(n) else "")
+            + (f", {level:.0%} interval" if _is_num(level) else ", interval")
+        )
+        text += (
+            f': <span class={cls} title="{escape(title, quote=True)}">{_signed(f1["delta"])} '
+            f"[{_signed(f1['low'])}, {_signed(f1['high'])}]</span>"
+        )
+    return text
+
+
+def _row(run: dict, latest: str | None, served: str | None = None) -> str:
     rid = run["run_id"]
-    base = f"runs/{escape(rid, quote=True)}/"
+    base = _href(record.run_key(rid))
     status = run["status"]
     color = STATUS_COLORS.get(status, "#57606a")
     data = run["data"]
@@ -149,15 +302,21 @@ def _row(run: dict, latest: str | None) -> str:
     links = [f'<a href="{base}reports/{name}.html">{name}</a>' for name in run["reports"]]
     links += [f'<a href="{base}metrics.json">metrics</a>'] if run["has_metrics"] else []
     links += [f'<a href="{base}manifest.json">manifest</a>'] if status != "incomplete" else []
+    comparisons = "".join(f"<div class=rel>{_comparison(run, c, served)}</div>" for c in run["comparisons"])
     duration = f"{run['duration_s']:.0f} s" if isinstance(run["duration_s"], (int, float)) else "–"
     badge = f'<span class="badge" style="background:{color}">{escape(status)}</span>'
     if rid == latest:
         badge += ' <span class="badge latest">latest</span>'
+    if rid == served:
+        badge += ' <span class="badge served">served</span>'
+    badge += _gate_badge(run)
     row = (
-        f"<tr><td><code>{escape(rid)}</code></td><td>{badge}</td><td>{_when(run['started_at'])}</td>"
+        f'<tr id="{escape(f"run-{rid}", quote=True)}"><td><code>{escape(rid)}</code>{_reproduction_links(run)}</td>'
+        f"<td>{badge}</td><td>{_when(run['started_at'])}</td>"
         f"<td>{duration}</td><td>{data_cell}</td><td class=params>{params or '–'}</td>"
         f"<td class=num>{_num(lstm)}</td><td class=num>{_num(baseline)}</td><td class=num>{delta or '–'}</td>"
-        f"<td class=num>{_num(run['model'].get('accuracy'))}</td><td>{' · '.join(links) or '–'}</td></tr>"
+        f"<td class=num>{_num(run['model'].get('accuracy'))}</td>"
+        f"<td>{' · '.join(links) + comparisons or '–'}</td></tr>"
     )
     if run["error"]:
         step = f" in {escape(str(run['failed_step']))}" if run["failed_step"] else ""
@@ -165,29 +324,48 @@ def _row(run: dict, latest: str | None) -> str:
     return row
 
 
-def render_index(runs: list[dict], latest_run_id: str | None) -> str:
-    """The whole page as a string."""
-    served = (
-        f"<code>{escape(latest_run_id)}</code> (what <code>latest.json</code> points at)"
-        if latest_run_id
-        else "none yet"
+def _header(count: int, latest: str | None, deployed: dict | None, store_uri: str | None) -> str:
+    """Which run is served and which is latest, and how to compare any run against the served one."""
+    served = _run_ref(deployed)
+    if not served:  # no deployed.json: what latest.json points at is what gets packaged and served
+        what = f"<code>{escape(latest)}</code> (what <code>latest.json</code> points at)" if latest else "none yet"
+        return f"<p class=muted>{count} run(s); served model: {what}.</p>"
+    since = f", deployed {_when(str(deployed['deployed_at']))}" if deployed.get("deployed_at") else ""
+    newest = f"<code>{escape(latest)}</code>" if latest else "none"
+    store = shlex.quote(store_uri) if store_uri else "<store>"
+    return (
+        f"<p class=muted>{count} run(s); served model: <code>{escape(served)}</code> (<code>deployed.json</code>"
+        f"{since}); latest: {newest} (<code>latest.json</code>).</p>\n"
+        f"<p class=muted>Compare any run against the served one: <code>sentiment-pipeline compare --store "
+        f"{escape(store)} served &lt;run id&gt;</code>; the report then appears on that run's row as "
+        f"“vs <code>{escape(served)}</code>”.</p>"
     )
-    rows = "".join(_row(run, latest_run_id) for run in runs) or "<tr><td colspan=11>No runs yet.</td></tr>"
+
+
+def render_index(
+    runs: list[dict], latest_run_id: str | None, deployed: dict | None = None, store_uri: str | None = None
+) -> str:
+    """The whole page as a string; ``deployed``: ``deployed.json`` if there is one."""
+    served = _run_ref(deployed)
+    rows = "".join(_row(run, latest_run_id, served) for run in runs) or "<tr><td colspan=11>No runs yet.</td></tr>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tweet sentiment runs</title>
 <style>
 body{{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2328}}
-h1{{margin:0 0 4px}} .muted{{color:#57606a}}
+h1{{margin:0 0 4px}} .muted{{color:#57606a;margin:4px 0}}
 table{{border-collapse:collapse;width:100%;font-size:14px;margin-top:16px}}
 th,td{{border-bottom:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}}
 th{{background:#f6f8fa}} td.num{{text-align:right;font-variant-numeric:tabular-nums}}
 td.params{{font-size:12px;color:#57606a;max-width:260px}}
 .badge{{color:#fff;border-radius:10px;padding:2px 8px;font-size:12px;white-space:nowrap}}
-.badge.latest{{background:#0969da}} .better{{color:#1a7f37;font-weight:600}} .worse{{color:#cf222e;font-weight:600}}
+a.badge{{text-decoration:none}} .badge.latest{{background:#0969da}} .badge.served{{background:#8250df}}
+.better{{color:#1a7f37;font-weight:600}} .worse{{color:#cf222e;font-weight:600}}
+.rel{{font-size:12px;color:#57606a;margin-top:3px}} .rel .same{{color:#1f2328}}
+tr:target td{{background:#fff8c5}}
 tr.error td{{color:#cf222e;font-size:13px;border-bottom:1px solid #d0d7de;padding-top:0}}
 </style></head><body>
 <h1>Tweet sentiment runs</h1>
-<p class=muted>{len(runs)} run(s); served model: {served}.</p>
+{_header(len(runs), latest_run_id, deployed, store_uri)}
 {_chart(runs)}
 <table><thead><tr><th>run</th><th>status</th><th>started</th><th>duration</th><th>data</th><th>key parameters</th>
 <th>LSTM macro-F1</th><th>baseline macro-F1</th><th>LSTM − baseline</th><th>accuracy</th><th>reports</th></tr></thead>
@@ -197,11 +375,9 @@ tr.error td{{color:#cf222e;font-size:13px;border-bottom:1px solid #d0d7de;paddin
 
 def write_index(store: Store) -> str:
     """Collect, render and write ``index.html`` at the store root; returns where it went."""
-    latest = None
-    if store.exists(record.LATEST):
-        try:
-            latest = json.loads(store.read_bytes(record.LATEST)).get("run_id")
-        except ValueError:
-            latest = None
-    store.write_bytes(record.INDEX, render_index(collect_runs(store), latest).encode("utf-8"))
+    # Read without an exists() first: a missing file reads as an error, which _json treats as absent.
+    latest = _run_ref(_json(store, record.LATEST, {record.LATEST}))
+    deployed = _json(store, record.DEPLOYED, {record.DEPLOYED})
+    page = render_index(collect_runs(store), latest, deployed, store.uri)
+    store.write_bytes(record.INDEX, page.encode("utf-8"))
     return store.uri_for(record.INDEX)

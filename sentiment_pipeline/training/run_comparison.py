@@ -292,8 +292,15 @@ def headline_table(document: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def params_table(document: Mapping[str, Any]) -> pd.DataFrame:
+    """The parameters that differ, as text (a column mixing ints and floats would print 16 as 16.000000)."""
+    rows = [{key: str(row[key]) for key in ("name", "a", "b")} for row in document["params_differences"]]
+    return pd.DataFrame(rows, columns=["name", "a", "b"])
+
+
 def per_class_table(document: Mapping[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame(document["per_class"]).T[["support", "f1_a", "f1_b", "delta_f1", "recall_a", "recall_b"]]
+    columns = ["support", "f1_a", "f1_b", "delta_f1", "recall_a", "recall_b"]
+    return pd.DataFrame(document["per_class"]).T[columns].astype({"support": int})
 
 
 def changed_table(document: Mapping[str, Any]) -> pd.DataFrame:
@@ -331,3 +338,23 @@ def write_report(
     store.write_bytes(keys["json"], record.to_json_bytes(document))
     store.write_bytes(keys["html"], html.encode("utf-8"))
     return {**document, "report": store.uri_for(keys["html"]), "json": store.uri_for(keys["json"])}
+
+
+def compare_with_served(store_uri: str, resamples: int = comparison.DEFAULT_RESAMPLES) -> list[str]:
+    """Compare every succeeded run not yet compared with the served one (``deployed.json``), so the index shows each
+    run against what is served; returns one line per run compared or skipped."""
+    store = open_store(store_uri)
+    served = resolve_reference(store, "served")
+    run_ids = sorted({key.split("/")[1] for key in store.list("runs/") if key.endswith(f"/{record.MANIFEST}")})
+    lines = []
+    for run_id in run_ids:
+        if run_id == served or store.exists(comparison_keys(run_id, served)["json"]):
+            continue
+        try:
+            record.succeeded_manifest(store, run_id)
+            document = write_report(store_uri, served, run_id, resamples=resamples)
+        except (DatasetError, StoreError) as exc:
+            lines.append(f"{run_id}: not compared ({exc})")
+            continue
+        lines.append(f"{run_id}: {verdict(document)}")
+    return lines

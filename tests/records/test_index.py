@@ -4,7 +4,9 @@ import json
 import shutil
 import subprocess
 import tempfile
+from html import escape, unescape
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from PIL import Image
@@ -67,15 +69,200 @@ def test_index_lists_every_run_newest_first_and_survives_broken_records(syntheti
 
     write_index(LocalStore(synthetic_store))
     html = (synthetic_store / "index.html").read_text()
-    rows = [html.index(f"<tr><td><code>{rid}</code>") for rid in ("bad", "ok", "half")]
+    rows = [html.index(f'<tr id="run-{rid}"><td><code>{rid}</code>') for rid in ("bad", "ok", "half")]
     assert rows == sorted(rows)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
     assert "0.7403" in html and "0.7092" in html and "+0.0311" in html
     assert 'class="badge latest"' in html and "served model: <code>ok</code>" in html
+    assert "deployed.json" not in html and "badge served" not in html and "gate:" not in html  # none of them here
     links = [part.split('"')[0] for part in html.split('href="')[1:]]
     assert "runs/bad/reports/train.html" not in links and "runs/bad/reports/preprocess.html" in links
     for link in links:
         assert (synthetic_store / link).is_file(), link
+
+
+def _run(root: Path, run_id: str, started: str, **manifest) -> None:
+    """A succeeded run's record: manifest (plus ``manifest`` fields), params and metrics."""
+    _write(root, f"runs/{run_id}/manifest.json", {"status": "succeeded", "started_at": started, **manifest})
+    _write(root, f"runs/{run_id}/params.json", {"params": {"epochs": 3}, **manifest})
+    _write(root, f"runs/{run_id}/metrics.json", {"model": _metrics(0.75), "baseline": _metrics(0.70)})
+
+
+def _index(root: Path) -> str:
+    write_index(LocalStore(root))
+    return (root / "index.html").read_text()
+
+
+def _row_of(html: str, run_id: str) -> str:
+    start = html.index(f'<tr id="{escape(f"run-{run_id}", quote=True)}">')
+    return html[start : html.index("</tr>", start)]
+
+
+def _assert_links_resolve(root: Path, html: str) -> None:
+    """Every href is a file of the store or the id of a row (percent-decoded, as a browser matches them)."""
+    ids = {unescape(part.split('"')[0]) for part in html.split(' id="')[1:]}
+    for raw in (part.split('"')[0] for part in html.split('href="')[1:]):
+        link = unquote(unescape(raw))
+        if link.startswith("#"):
+            assert link[1:] in ids, link
+        else:
+            assert (root / link).is_file(), link
+
+
+def test_a_reproduction_and_its_source_link_each_other_both_ways(tmp_path):
+    root, source = tmp_path / "store", "scheduled__2026-11-24T00:00:00+00:00"
+    _run(root, source, "2026-11-24T00:00:00+00:00")
+    _run(root, "same.1", "2026-11-25T00:00:00+00:00", reproduces=source)
+    _write(
+        root,
+        "runs/same.1/reproduction.json",
+        {"reproduces": source, "run_id": "same.1", "identical": True, "metrics": {"max_abs_diff": 0.0}},
+    )
+    _run(root, "moved", "2026-11-26T00:00:00+00:00", reproduces=source)
+    _write(
+        root,
+        "runs/moved/reproduction.json",
+        {
+            "reproduces": source,
+            "identical": False,
+            "metrics": {"identical": False, "differ": 3, "max_abs_diff": 0.0042},
+            "weights": {"identical": False, "differ": 2, "max_abs_diff": 1.5e-06},
+            "splits_identical": True,
+            "tokenizer_identical": True,
+        },
+    )
+    _write(root, "runs/running/manifest.json", {"status": "running", "reproduces": source})  # no reproduction.json
+    _run(root, "crashed", "2026-11-27T00:00:00+00:00", reproduces=source)
+    _write(root, "runs/crashed/reproduction.json", "{half written")
+
+    html = _index(root)
+    to_source = f'reproduces <a href="#run-{source}"><code>{source}</code></a>'
+    assert f'<tr id="run-{source}">' in html
+    same = _row_of(html, "same.1")
+    assert f'{to_source}: <a class=better href="runs/same.1/reproduction.json">identical</a>' in same
+    moved = _row_of(html, "moved")
+    assert to_source in moved and 'href="runs/moved/reproduction.json" title="' in moved and ">differs</a>" in moved
+    assert "weights: max_abs_diff 1.5e-06" in moved and "metrics: max_abs_diff 0.0042" in moved
+    for pending in ("running", "crashed"):  # the link to the source without a verdict
+        row = _row_of(html, pending)
+        assert f"{to_source}</div>" in row and "reproduction.json" not in row, pending
+    back = _row_of(html, source)
+    assert 'reproduced by <a href="#run-same.1"><code>same.1</code></a> (identical)' in back
+    assert 'reproduced by <a href="#run-moved"><code>moved</code></a> (differs)' in back
+    assert 'reproduced by <a href="#run-running"><code>running</code></a></div>' in back
+    assert 'reproduced by <a href="#run-crashed"><code>crashed</code></a></div>' in back
+    assert "reproduced by" not in same and "reproduces" not in back
+    _assert_links_resolve(root, html)
+
+
+def test_comparisons_show_on_the_b_row_with_delta_and_interval(tmp_path):
+    root, against = tmp_path / "store", "2026:a+b.c_d-e"
+    _run(root, against, "2026-11-20T00:00:00+00:00")
+    _run(root, "b", "2026-11-21T00:00:00+00:00")
+    _write(root, f"runs/b/comparisons/{against}.html", "<p>report</p>")
+    _write(
+        root,
+        f"runs/b/comparisons/{against}.json",
+        {
+            "a": {"run_id": against},
+            "b": {"run_id": "b"},
+            "macro_f1": {
+                "n": 2748,
+                "a": 0.75,
+                "b": 0.76,
+                "delta": 0.01,
+                "low": -0.002,
+                "high": 0.021,
+                "confidence": 0.95,
+            },
+        },
+    )
+    _write(root, "runs/b/comparisons/broken.html", "<p>report</p>")
+    _write(root, "runs/b/comparisons/broken.json", "{not json")
+    _write(root, "runs/b/comparisons/json-only.json", {"macro_f1": {"delta": 0.5, "low": 0.4, "high": 0.6}})
+
+    html = _index(root)
+    row = _row_of(html, "b")
+    assert f'<a href="runs/b/comparisons/{against}.html">vs <code>{against}</code></a>: ' in row
+    assert (
+        "+0.0100 [\u22120.0020, +0.0210]</span>" in row and 'title="B − A macro-F1 on 2748 texts, 95% interval"' in row
+    )
+    assert '<a href="runs/b/comparisons/broken.html">vs <code>broken</code></a></div>' in row  # linked, no numbers
+    assert "json-only" not in html and "+0.5000" not in html  # only reports that exist are listed
+    assert "comparisons/" not in _row_of(html, against)  # on B's row only
+    _assert_links_resolve(root, html)
+
+
+def test_gate_decisions_show_as_badges_with_the_reason(tmp_path):
+    root = tmp_path / "store"
+    reasons = {
+        "held": "macro-F1 0.6900 is below the threshold 0.70: hold.",
+        "promoted": "macro-F1 0.7600 ≥ 0.70 and the interval's lower bound −0.0020 > −0.005: promote.",
+    }
+    for i, (run_id, decision) in enumerate((("held", "hold"), ("promoted", "promote"))):
+        _run(root, run_id, f"2026-11-2{i}T00:00:00+00:00")
+        _write(
+            root,
+            f"runs/{run_id}/gate.json",
+            {"run_id": run_id, "decision": decision, "promote": decision == "promote", "reason": reasons[run_id]},
+        )
+    _run(root, "ungated", "2026-11-23T00:00:00+00:00")
+
+    html = _index(root)
+    assert (
+        f'<a class=badge style="background:#bc4c00" href="runs/held/gate.json" '
+        f'title="{escape(reasons["held"], quote=True)}">gate: hold</a>'
+    ) in _row_of(html, "held")
+    assert (
+        f'<a class=badge style="background:#1a7f37" href="runs/promoted/gate.json" '
+        f'title="{escape(reasons["promoted"], quote=True)}">gate: promote</a>'
+    ) in _row_of(html, "promoted")
+    assert "gate:" not in _row_of(html, "ungated")
+    _assert_links_resolve(root, html)
+
+
+def test_deployed_json_names_the_served_run_and_marks_comparisons_against_it(tmp_path):
+    root = tmp_path / "store"
+    _run(root, "served-run", "2026-11-20T00:00:00+00:00")
+    _run(root, "newer", "2026-11-21T00:00:00+00:00")
+    _run(root, "other", "2026-11-19T00:00:00+00:00")
+    for against in ("served-run", "other"):
+        _write(root, f"runs/newer/comparisons/{against}.html", "<p>report</p>")
+    _write(root, "latest.json", {"run_id": "newer"})
+    _write(
+        root, "deployed.json", {"run_id": "served-run", "macro_f1": 0.75, "deployed_at": "2026-11-20T12:00:00+00:00"}
+    )
+
+    html = _index(root)
+    assert "served model: <code>served-run</code> (<code>deployed.json</code>, deployed 2026-11-20 12:00 UTC)" in html
+    assert "latest: <code>newer</code> (<code>latest.json</code>)" in html
+    assert f"sentiment-pipeline compare --store {LocalStore(root).uri} served &lt;run id&gt;" in html
+    assert '<span class="badge served">served</span>' in _row_of(html, "served-run")
+    newer = _row_of(html, "newer")
+    assert 'badge served">served<' not in newer and 'class="badge latest"' in newer
+    assert 'vs <code>served-run</code></a> <span class="badge served">vs served</span>' in newer
+    assert html.count("vs served") == 1  # not on the comparison against "other"
+    _assert_links_resolve(root, html)
+
+
+def test_hostile_run_ids_and_reasons_are_escaped(tmp_path):
+    root, evil = tmp_path / "store", "<i>evil&\"'#%"
+    _run(root, evil, "2026-11-20T00:00:00+00:00")
+    _write(root, f"runs/{evil}/gate.json", {"decision": "hold", "reason": '<script>alert(1)</script>" onmouseover="x'})
+    _write(root, f"runs/{evil}/comparisons/<img src=x onerror=alert(2)>.html", "<p>report</p>")
+    _write(root, f"runs/{evil}/comparisons/<img src=x onerror=alert(2)>.json", {"macro_f1": {"delta": "<b>"}})
+    _run(root, "copy", "2026-11-21T00:00:00+00:00", reproduces=evil)
+    _write(root, "runs/copy/reproduction.json", {"identical": False, "weights": {"max_abs_diff": "<script>"}})
+    _write(root, "latest.json", {"run_id": "<script>alert(3)</script>"})
+    _write(root, "deployed.json", {"run_id": evil, "deployed_at": "<script>alert(4)</script>"})
+
+    html = _index(root)
+    for raw in ("<script", "<img", "<i>", "<b>", '" onmouseover'):
+        assert raw not in html, raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot; onmouseover=&quot;x" in html
+    assert f'<tr id="{escape(f"run-{evil}", quote=True)}">' in html and "gate: hold" in html
+    assert '<span class="badge served">served</span>' in _row_of(html, evil)
+    _assert_links_resolve(root, html)  # percent-encoded hrefs still reach the files and the rows
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess:

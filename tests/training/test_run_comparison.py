@@ -136,6 +136,17 @@ def test_compare_scores_two_runs_on_texts_neither_trained_on_and_stores_the_repo
         assert heading in html
     assert "data:image/png;base64" in html  # the confusion matrices are embedded
 
+    # from the index: every run against the served one (here: other-seed serves; first-run gets its comparison)
+    (store / "deployed.json").write_text(json.dumps({"run_id": "other-seed"}))
+    result = cli("reports", "--store", str(store), "--compare-served", "--resamples", "200")
+    assert result.returncode == 0, result.stderr[-3000:]
+    against_served = json.loads((runs / first / "comparisons" / "other-seed.json").read_text())
+    assert against_served["a"]["run_id"] == "other-seed" and against_served["b"]["run_id"] == first
+    assert against_served["macro_f1"]["delta"] == pytest.approx(-f1["delta"])  # the same texts, the other way round
+    assert not (runs / "other-seed" / "comparisons" / "other-seed.json").exists()
+    index = (store / "index.html").read_text()
+    assert f"runs/{first}/comparisons/other-seed.html" in index and "vs served" in index
+
     # a fixed evaluation file: the same 60 tweets for both, none of them in the training data
     frame = pd.read_csv(SHARED_DATA, dtype=str, keep_default_na=False)
     used = set(pd.read_csv(labelled_csv, dtype=str, keep_default_na=False)["text"])
