@@ -44,6 +44,19 @@ def _add_eval_data(parser: argparse.ArgumentParser, help_text: str) -> None:
     )
 
 
+def _resamples(text: str) -> int:
+    value = int(text)
+    if not 100 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"must be between 100 and 100000, got {value}")
+    return value
+
+
+def _add_resamples(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resamples", type=_resamples, default=2000, help="paired bootstrap resamples of the comparison (default 2000)"
+    )
+
+
 def _load_predictor(store_uri: str, run_id: str, workdir: Path):
     from .records import record
     from .records.store import open_store
@@ -335,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="first compare every succeeded run not yet compared with the served one (deployed.json)",
     )
-    reports.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    _add_resamples(reports)
     reports.set_defaults(func=cmd_reports)
 
     compare = commands.add_parser(
@@ -346,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("a", help="the reference run: a run id, 'latest' or 'served' (deployed.json)")
     compare.add_argument("b", help="the run measured against it (same forms)")
     _add_eval_data(compare, "score both models on this labelled file (default: both runs' test splits)")
-    compare.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    _add_resamples(compare)
     compare.set_defaults(func=cmd_compare)
 
     gate = commands.add_parser(

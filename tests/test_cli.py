@@ -5,7 +5,7 @@ from support.project import cli
 
 def test_help_lists_the_commands():
     result = cli("--help", check=True)
-    for command in ("run", "evaluate", "predict", "reports", "sample"):
+    for command in ("run", "reproduce", "compare", "gate", "evaluate", "predict", "reports", "sample"):
         assert command in result.stdout
 
 
@@ -70,3 +70,24 @@ def test_predict_with_no_texts_and_a_bad_run_id_are_bad_input(tmp_path):
     assert cli("predict", "--store", str(tmp_path)).returncode == 2
     result = cli("predict", "--store", str(tmp_path), "--run-id", "../escape", "hello")
     assert result.returncode == 2 and "invalid run id" in result.stderr
+
+
+def test_reproduce_compare_and_gate_refuse_what_they_cannot_use_in_one_line(tmp_path):
+    import json
+
+    store = str(tmp_path)
+    assert cli("reproduce", "--store", store, "--run-id", "missing").stderr.strip() == (
+        f"error: run missing not found in file://{store}"
+    )
+    result = cli("compare", "--store", store, "served", "latest")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {store}/deployed.json does not exist: nothing was deployed from this store; name a run id"
+    )
+    # a running run has no model to compare or gate yet
+    (tmp_path / "runs" / "busy").mkdir(parents=True)
+    (tmp_path / "runs" / "busy" / "manifest.json").write_text(json.dumps({"run_id": "busy", "status": "running"}))
+    result = cli("gate", "--store", store, "--run-id", "busy", "--min-macro-f1", "0.7")
+    assert result.returncode == 2 and "run busy has status 'running'" in result.stderr
+    result = cli("compare", "--store", store, "busy", "busy", "--resamples", "5")
+    assert result.returncode == 2 and "--resamples: must be between 100 and 100000, got 5" in result.stderr
