@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import ConfigError
 
 PIPELINE_NOTEBOOKS: tuple[str, ...] = ("preprocess", "train")
+COMPARISON_NOTEBOOK = "compare"  # `sentiment-pipeline compare`'s report, rendered from a comparison's JSON
 
 
 def notebooks_dir() -> Path:

@@ -215,7 +215,6 @@ def resolve_reference(store: Store, reference: str) -> str:
 
 
 # ---- the report: compare.ipynb renders a comparison document; these build its tables ------------------------------
-REPORT_NOTEBOOK = "compare"
 
 
 def comparison_keys(run_b: str, run_a: str) -> dict[str, str]:
@@ -326,9 +325,10 @@ def write_report(
     with tempfile.TemporaryDirectory(prefix="sentiment-compare-report-") as tmp:
         path = Path(tmp) / "comparison.json"
         path.write_bytes(record.to_json_bytes(document))
-        notebook = Path(tmp) / f"{REPORT_NOTEBOOK}.ipynb"
+        name = f"{notebook_execution.COMPARISON_NOTEBOOK}.ipynb"
+        notebook = Path(tmp) / name
         notebook_execution.execute(
-            notebook_execution.notebooks_dir() / f"{REPORT_NOTEBOOK}.ipynb",
+            notebook_execution.notebooks_dir() / name,
             str(notebook),
             {"comparison_path": str(path)},
             cwd=Path(tmp),

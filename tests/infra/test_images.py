@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sentiment_pipeline.training.notebook_execution import PIPELINE_NOTEBOOKS
+from sentiment_pipeline.training.notebook_execution import COMPARISON_NOTEBOOK, PIPELINE_NOTEBOOKS
 from support.project import ROOT, constraint
 from support.terraform import run
 
@@ -86,7 +86,7 @@ def test_training_image_contract():
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     [pattern] = package_data["sentiment_pipeline.training"]
     shipped = {p.name for p in (ROOT / "sentiment_pipeline" / "training").glob(pattern)}
-    assert shipped == {f"{name}.ipynb" for name in PIPELINE_NOTEBOOKS}
+    assert shipped == {f"{name}.ipynb" for name in (*PIPELINE_NOTEBOOKS, COMPARISON_NOTEBOOK)}
 
 
 def test_airflow_image_contract():
