@@ -119,6 +119,7 @@ def compare_metrics(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any
         differences.append({"path": path, "recorded": x, "reproduced": y})
     return {
         "identical": not differences,
+        "macro_f1": {"recorded": left.get("model.macro_f1"), "reproduced": right.get("model.macro_f1")},
         "compared": len(set(left) | set(right)),
         "differ": len(differences),
         "max_abs_diff": largest,
@@ -218,7 +219,13 @@ def summary(outcome: Mapping[str, Any]) -> str:
         )
     parts = []
     if not metrics["identical"]:
-        parts.append(f"{metrics['differ']} metric values differ (largest by {metrics['max_abs_diff']:.3g})")
+        f1 = metrics.get("macro_f1") or {}
+        moved = (
+            f"; macro-F1 {f1['recorded']:.4f} -> {f1['reproduced']:.4f}"
+            if all(isinstance(f1.get(k), float) for k in ("recorded", "reproduced"))
+            else ""
+        )
+        parts.append(f"{metrics['differ']} metric values differ (largest by {metrics['max_abs_diff']:.3g}{moved})")
     if not weights["identical"]:
         biggest = "shapes differ" if weights["max_abs_diff"] is None else f"largest by {weights['max_abs_diff']:.3g}"
         parts.append(f"{weights['differ']} of {weights['tensors']} weight tensors differ ({biggest})")

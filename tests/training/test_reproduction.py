@@ -26,6 +26,7 @@ def test_metrics_that_differ_only_in_timings_are_identical():
     result = compare_metrics(_metrics(), changed)
     assert not result["identical"] and result["differ"] == 2
     assert result["max_abs_diff"] == 1  # the kept epoch moved by one; macro-F1 by 0.0012
+    assert result["macro_f1"] == {"recorded": 0.75, "reproduced": 0.7512}
     assert {d["path"] for d in result["differences"]} == {"model.macro_f1", "training.best_epochs[1]"}
 
 
@@ -79,7 +80,8 @@ def test_the_summary_says_what_differs():
         "tokenizer_identical": True,
     }
     assert summary(outcome) == (
-        "differs from run R: 1 metric values differ (largest by 0.01); 2 of 35 weight tensors differ (largest by 3e-07)"
+        "differs from run R: 1 metric values differ (largest by 0.01; macro-F1 0.7500 -> 0.7400); "
+        "2 of 35 weight tensors differ (largest by 3e-07)"
     )
 
 
