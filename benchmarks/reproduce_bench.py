@@ -86,11 +86,11 @@ def main() -> None:
     again, again_s, _ = cli("reproduce", "--store", store, "--run-id", first["run_id"])
     older = cli("reproduce", "--store", args.older_store, "--run-id", args.older)[:2] if args.older else None
     other, other_s, _ = cli("run", "--data", args.data, "--store", store, "-p", "seed=43")
-    comparisons = [cli("compare", "--store", store, first["run_id"], other["run_id"])]
-    if args.eval_data:
-        comparisons.append(
-            cli("compare", "--store", store, first["run_id"], other["run_id"], "--eval-data", args.eval_data)
-        )
+    # Each compare of B against A rewrites B's comparisons/<A>.json: read each document before the next compare.
+    comparisons = []
+    for extra in ([], *([["--eval-data", args.eval_data]] if args.eval_data else [])):
+        summary, seconds, _ = cli("compare", "--store", store, first["run_id"], other["run_id"], *extra)
+        comparisons.append((json.loads(Path(summary["json"]).read_text()), seconds))
     options = [
         "--data",
         args.data,
@@ -139,8 +139,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     held = []
-    for summary, seconds, _ in comparisons:
-        document = json.loads(Path(summary["json"]).read_text())
+    for document, seconds in comparisons:
         f1, flips, texts = document["macro_f1"], document["mcnemar"], document["texts"]
         where = (
             f"`{texts['eval_data']['uri']}`"
