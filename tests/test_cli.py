@@ -72,22 +72,31 @@ def test_predict_with_no_texts_and_a_bad_run_id_are_bad_input(tmp_path):
     assert result.returncode == 2 and "invalid run id" in result.stderr
 
 
-def test_reproduce_compare_and_gate_refuse_what_they_cannot_use_in_one_line(tmp_path):
+def test_reproduce_compare_and_gate_refuse_what_they_cannot_use_in_one_line(tmp_path, capsys):
     import json
 
+    import pytest
+
+    from sentiment_pipeline.cli import main
+
+    def refused(*argv: str) -> str:  # in process: the same main() as the command, without an interpreter start
+        assert main(list(argv)) == 2
+        return capsys.readouterr().err.strip()
+
     store = str(tmp_path)
-    assert cli("reproduce", "--store", store, "--run-id", "missing").stderr.strip() == (
+    assert refused("reproduce", "--store", store, "--run-id", "missing") == (
         f"error: run missing not found in file://{store}"
     )
-    result = cli("compare", "--store", store, "served", "latest")
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
+    assert refused("compare", "--store", store, "served", "latest") == (
         f"error: {store}/deployed.json does not exist: nothing was deployed from this store; name a run id"
     )
     # a running run has no model to compare or gate yet
     (tmp_path / "runs" / "busy").mkdir(parents=True)
     (tmp_path / "runs" / "busy" / "manifest.json").write_text(json.dumps({"run_id": "busy", "status": "running"}))
-    result = cli("gate", "--store", store, "--run-id", "busy", "--min-macro-f1", "0.7")
-    assert result.returncode == 2 and "run busy has status 'running'" in result.stderr
-    result = cli("compare", "--store", store, "busy", "busy", "--resamples", "5")
-    assert result.returncode == 2 and "--resamples: must be between 100 and 100000, got 5" in result.stderr
+    assert "run busy has status 'running'" in refused(
+        "gate", "--store", store, "--run-id", "busy", "--min-macro-f1", "0.7"
+    )
+    with pytest.raises(SystemExit) as exited:
+        main(["compare", "--store", store, "busy", "busy", "--resamples", "5"])
+    assert exited.value.code == 2
+    assert "--resamples: must be between 100 and 100000, got 5" in capsys.readouterr().err

@@ -116,6 +116,8 @@ def test_reproducing_a_run_gives_identical_metrics_and_weights_in_a_run_that_nam
     assert reproduced["params"] == recorded["params"] and reproduced["data"]["sha256"] == recorded["data"]["sha256"]
     assert (store / "latest.json").read_text() == latest  # a reproduction checks a model; it does not offer one
     assert f"reproduction: identical to run {source_id}" in result.stderr
+    index = (store / "index.html").read_text()  # the runs index links the two both ways
+    assert f'reproduces <a href="#run-{source_id}">' in index and 'reproduced by <a href="#run-again">' in index
 
 
 @pytest.mark.slow
