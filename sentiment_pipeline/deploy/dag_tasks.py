@@ -21,11 +21,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ..records.record import DEPLOYED, read_json, read_metrics, run_key, to_json_bytes
+from ..records.record import DEPLOYED, GATE, read_deployed_run_id, read_json, read_metrics, run_key, to_json_bytes
 from ..records.store import S3Store, Store, open_store
 from . import orchestration as orch
 from .packaging import local_executable
-from .quality_gate import GATE_FILE
 
 log = logging.getLogger(__name__)
 SMOKE_TEXT = "I love this, what a great day!"
@@ -134,7 +133,7 @@ def deployed_run_id(config: Mapping[str, Any], store: Store, aws_conn_id: str | 
     rollback is seen as such; local mode reads ``deployed.json`` from the store.
     """
     if config["mode"] == "local":
-        return read_json(store, DEPLOYED)["run_id"] if store.exists(DEPLOYED) else None
+        return read_deployed_run_id(store)
     from airflow.providers.amazon.aws.hooks.ecs import EcsHook
 
     client = EcsHook(aws_conn_id=aws_conn_id, region_name=config["region"]).conn
@@ -172,7 +171,7 @@ def plan_gate(config: Mapping[str, Any], threshold: float, margin: float, aws_co
 def quality_gate(config: Mapping[str, Any], aws_conn_id: str | None) -> bool:
     """Read the decision ``sentiment-pipeline gate`` wrote for this run; log it with both scores and the interval."""
     store = open_run_store(config["store_uri"], aws_conn_id)
-    key = run_key(config["run_id"], GATE_FILE)
+    key = run_key(config["run_id"], GATE)
     if not store.exists(key):
         raise orch.ConfigError(f"{store.uri_for(key)} does not exist: the gate's evaluation did not record a decision")
     decision = read_json(store, key)

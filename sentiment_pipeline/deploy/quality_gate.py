@@ -8,7 +8,7 @@ and on different test splits.
 
 ``sentiment-pipeline gate`` runs ``evaluate`` (in the training image: it loads both models) and writes the decision
 to ``runs/<run>/gate.json``; the DAG's ``quality_gate`` task reads it back. Light at import: the Airflow image
-imports this module for ``GATE_FILE`` and ``decide``.
+imports this module for ``decide``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 
 DEFAULT_MARGIN = 0.005  # the DAG form's default: how much worse than the deployed model the interval may reach
-GATE_FILE = "gate.json"  # in the candidate's record, beside its reports
 PROMOTE, HOLD = "promote", "hold"
 
 log = logging.getLogger(__name__)
@@ -100,7 +99,7 @@ def evaluate(
         "candidate": {"run_id": run_id, "macro_f1": score, "scored_on": "eval_data" if eval_data else "test split"},
         "decided_at": record.utc_now(),
     }
-    store.write_bytes(record.run_key(run_id, GATE_FILE), record.to_json_bytes(decision))
+    store.write_bytes(record.run_key(run_id, record.GATE), record.to_json_bytes(decision))
     return decision
 
 

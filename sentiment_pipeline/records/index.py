@@ -32,12 +32,8 @@ KEY_PARAMS = (
 )
 REPORTS = ("preprocess", "train")
 STATUS_COLORS = {"succeeded": "#1a7f37", "failed": "#cf222e", "running": "#9a6700"}
-# The files other commands leave in runs/<id>/, spelled out here rather than imported: their modules
-# (training/reproduction.py, training/run_comparison.py, deploy/quality_gate.py) sit above records/ and some
-# import numpy or pandas, which rendering a page needs neither of.
-REPRODUCTION = "reproduction.json"
-COMPARISONS = "comparisons/"
-GATE = "gate.json"
+# The files other commands leave in runs/<id>/ (named in record.py, the record contract).
+REPRODUCTION, COMPARISONS, GATE = record.REPRODUCTION, record.COMPARISONS, record.GATE
 GATE_COLORS = {"promote": "#1a7f37", "hold": "#bc4c00"}
 
 

@@ -26,6 +26,10 @@ PARAMS = "params.json"
 METRICS = "metrics.json"
 MANIFEST = "manifest.json"
 MODEL_DIR = "model/"
+# written by later commands: `reproduce` (in its new run), `compare A B` (in B's run, named after A), the gate
+REPRODUCTION = "reproduction.json"
+COMPARISONS = "comparisons/"
+GATE = "gate.json"
 SUCCEEDED, FAILED, RUNNING = "succeeded", "failed", "running"
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
 TRACKED_PACKAGES = (
@@ -118,6 +122,11 @@ def resolve_run_id(store: Store, run_id: str) -> str:
     if not store.exists(LATEST):
         raise StoreError(f"{store.uri_for(LATEST)} does not exist: no run has succeeded in this store yet")
     return check_run_id(read_json(store, LATEST)["run_id"])
+
+
+def read_deployed_run_id(store: Store) -> str | None:
+    """The run ``deployed.json`` names (local-mode Airflow's last deployment), or None when nothing was deployed."""
+    return check_run_id(read_json(store, DEPLOYED)["run_id"]) if store.exists(DEPLOYED) else None
 
 
 def succeeded_manifest(store: Store, run_id: str) -> dict[str, Any]:

@@ -6,7 +6,8 @@ import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from sklearn.model_selection import train_test_split
 
 from ..errors import DatasetError
 from ..inference.cleaning import CleaningConfig, clean_tokens
+from ..records.store import read_uri
 
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 TEXT_COLUMN = "text"
@@ -83,6 +85,21 @@ def load_dataset(data: bytes, name: str = "dataset.csv") -> Dataset:
     """Parse and validate raw dataset bytes; the sha256 is of exactly these bytes."""
     frame, dropped = validate(_parse(data, name), name)
     return Dataset(frame=frame, sha256=sha256_hex(data), dropped_empty=dropped)
+
+
+def read_labelled(uri: str) -> tuple[bytes, Dataset, dict[str, Any]]:
+    """A labelled file behind a URI: its bytes, the validated dataset, and what a run records of it (``uri``,
+    ``name``, ``sha256``, ``bytes``, ``rows``). Raises StoreError (unreadable) or DatasetError (unusable)."""
+    raw = read_uri(uri)
+    name = PurePosixPath(uri.split("?")[0]).name or "dataset.csv"
+    dataset = load_dataset(raw, name)
+    facts = {"uri": uri, "name": name, "sha256": dataset.sha256, "bytes": len(raw), "rows": len(dataset.frame)}
+    return raw, dataset, facts
+
+
+def read_split(source: str | Path | IO[bytes]) -> pd.DataFrame:
+    """One split CSV as saved by ``save_splits``: every cell a string, empty cells kept as ''."""
+    return pd.read_csv(source, dtype=str, keep_default_na=False)
 
 
 def duplicate_keys(texts: Sequence[str], cleaning: CleaningConfig | None = None) -> list[str]:
@@ -175,7 +192,7 @@ def save_splits(splits: dict[str, pd.DataFrame], split_dir: str | Path) -> None:
 
 
 def load_splits(split_dir: str | Path) -> dict[str, pd.DataFrame]:
-    return {name: pd.read_csv(Path(split_dir) / f"{name}.csv", dtype=str, keep_default_na=False) for name in SPLITS}
+    return {name: read_split(Path(split_dir) / f"{name}.csv") for name in SPLITS}
 
 
 def label_ids(labels: Sequence[str], label_order: Sequence[str] = LABELS) -> np.ndarray:

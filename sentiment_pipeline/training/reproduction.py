@@ -26,7 +26,6 @@ from ..records.store import Store, read_uri
 from .data import SPLITS, load_dataset
 from .notebook_execution import PIPELINE_NOTEBOOKS
 
-REPRODUCTION_FILE = "reproduction.json"
 # Wall-clock measurements: they differ between any two executions and say nothing about the model.
 VOLATILE_METRICS = ("timings", "training.clean_s", "training.fit_s")
 DIFFERENCES_SHOWN = 20

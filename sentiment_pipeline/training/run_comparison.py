@@ -23,9 +23,9 @@ from ..errors import DatasetError, StoreError
 from ..inference import ONNX_FILE
 from ..inference.predictor import Predictor, load_predictor
 from ..records import record
-from ..records.store import Store, open_store, read_uri
+from ..records.store import Store, open_store
 from . import comparison
-from .data import LABEL_COLUMN, SPLITS, TEXT_COLUMN, load_dataset, seen_in
+from .data import LABEL_COLUMN, SPLITS, TEXT_COLUMN, read_labelled, read_split, seen_in
 from .evaluation import classification_metrics
 
 CHANGED_TEXTS_SHOWN = 200  # the JSON and the report list this many changed predictions, most confident first
@@ -53,16 +53,15 @@ class RecordedRun:
         }
 
 
-def _frame(data: bytes) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
-
-
 def load_run(store: Store, run_id: str, workdir: Path) -> RecordedRun:
     """A succeeded run's parameters, metrics, splits and model (ONNX Runtime; Keras for runs without model.onnx)."""
     manifest = record.succeeded_manifest(store, run_id)
     params = json.loads(record.read_verified(store, run_id, record.PARAMS, manifest))
     metrics = json.loads(record.read_verified(store, run_id, record.METRICS, manifest))
-    splits = {name: _frame(record.read_verified(store, run_id, f"data/{name}.csv", manifest)) for name in SPLITS}
+    splits = {
+        name: read_split(io.BytesIO(record.read_verified(store, run_id, f"data/{name}.csv", manifest)))
+        for name in SPLITS
+    }
     model_dir = record.download_model(store, run_id, workdir / "model")
     if (model_dir / ONNX_FILE).is_file():
         predictor, runtime = load_predictor(model_dir), "onnx"
@@ -176,10 +175,8 @@ def comparison_document(
 
 def read_eval_data(uri: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A fixed evaluation file (CSV or Parquet, ``text,label_text``) and its identity, as runs record it."""
-    raw = read_uri(uri)
-    name = uri.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or "eval.csv"
-    dataset = load_dataset(raw, name)
-    return dataset.frame, {"uri": uri, "name": name, "sha256": dataset.sha256, "rows": int(len(dataset.frame))}
+    _, dataset, facts = read_labelled(uri)
+    return dataset.frame, facts
 
 
 def compare_runs(
@@ -206,11 +203,12 @@ def compare_runs(
 def resolve_reference(store: Store, reference: str) -> str:
     """A run id, ``latest`` (latest.json) or ``served`` (deployed.json, the model the local DAG serves)."""
     if reference == "served":
-        if not store.exists(record.DEPLOYED):
+        served = record.read_deployed_run_id(store)
+        if served is None:
             raise StoreError(
                 f"{store.uri_for(record.DEPLOYED)} does not exist: nothing was deployed from this store; name a run id"
             )
-        return record.check_run_id(record.read_json(store, record.DEPLOYED)["run_id"])
+        return served
     return record.resolve_run_id(store, reference)
 
 
@@ -219,7 +217,7 @@ def resolve_reference(store: Store, reference: str) -> str:
 
 def comparison_keys(run_b: str, run_a: str) -> dict[str, str]:
     """Where B's comparison against A goes: beside B's other reports, named after A."""
-    base = record.run_key(run_b, f"comparisons/{run_a}")
+    base = record.run_key(run_b, f"{record.COMPARISONS}{run_a}")
     return {"json": f"{base}.json", "html": f"{base}.html"}
 
 

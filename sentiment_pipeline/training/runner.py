@@ -18,16 +18,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from .. import params as run_params
 from ..errors import RunFailed, Terminated
 from ..inference.cleaning import CleaningConfig
 from ..records import record
-from ..records.store import LocalStore, Store, StoreError, open_store, read_uri
+from ..records.store import LocalStore, Store, StoreError, open_store
 from . import notebook_execution
-from .data import DatasetError, load_dataset, split_dataset
+from .data import DatasetError, read_labelled, split_dataset
 
 Progress = Callable[[str], None]
 
@@ -235,12 +235,11 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _stage(uri: str, folder: Path) -> tuple[Path, bytes, str]:
-    raw = read_uri(uri)
-    name = PurePosixPath(uri.split("?")[0]).name or "dataset.csv"
+def _stage(raw: bytes, folder: Path, name: str) -> Path:
+    """A local copy for the notebooks, which read files, not URIs."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(raw)
-    return folder / name, raw, name
+    return folder / name
 
 
 def _execute(
@@ -253,8 +252,8 @@ def _execute(
     try:
         run.step = "data"
         started = time.perf_counter()
-        staged, raw, name = _stage(data_uri, workdir / "input")
-        dataset = load_dataset(raw, name)
+        raw, dataset, facts = read_labelled(data_uri)
+        staged = _stage(raw, workdir / "input", facts["name"])
         # The split the preprocess notebook will make, made here first, so a dataset it cannot split (one label,
         # a handful of rows, only copies of a few tweets) stops the run with a one-line error and exit 2.
         split_dataset(
@@ -264,25 +263,11 @@ def _execute(
             seed=params["seed"],
             cleaning=CleaningConfig(stemmer=params["stemmer"], remove_stop_words=params["remove_stop_words"]),
         )
-        run.data_info = {
-            "uri": data_uri,
-            "name": name,
-            "sha256": dataset.sha256,
-            "bytes": len(raw),
-            "rows": len(dataset.frame),
-            "dropped_empty_texts": dataset.dropped_empty,
-        }
+        run.data_info = {**facts, "dropped_empty_texts": dataset.dropped_empty}
         eval_staged = None
         if eval_data_uri:  # a fixed evaluation file: checked now, scored by the train notebook
-            eval_staged, eval_raw, eval_name = _stage(eval_data_uri, workdir / "input" / "eval")
-            evaluation = load_dataset(eval_raw, eval_name)
-            run.eval_data_info = {
-                "uri": eval_data_uri,
-                "name": eval_name,
-                "sha256": evaluation.sha256,
-                "bytes": len(eval_raw),
-                "rows": len(evaluation.frame),
-            }
+            eval_raw, _, run.eval_data_info = read_labelled(eval_data_uri)
+            eval_staged = _stage(eval_raw, workdir / "input" / "eval", run.eval_data_info["name"])
         run.timings["data_s"] = round(time.perf_counter() - started, 2)
         progress(
             f"data: {len(dataset.frame):,} usable rows, sha256 {dataset.sha256[:12]}"
@@ -322,11 +307,11 @@ def _execute(
         run.put(record.METRICS, record.to_json_bytes(metrics))
         reproduction = None
         if run.reproduces:
-            from .reproduction import REPRODUCTION_FILE, compare_records, summary
+            from .reproduction import compare_records, summary
 
             run.step = "compare"
             reproduction = compare_records(store, run.reproduces, run_id, run.manifest(record.RUNNING))
-            run.put(REPRODUCTION_FILE, record.to_json_bytes(reproduction))
+            run.put(record.REPRODUCTION, record.to_json_bytes(reproduction))
             progress(f"reproduction: {summary(reproduction)}")
         run.write_manifest("succeeded")
         if not run.reproduces:
