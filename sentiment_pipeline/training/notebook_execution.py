@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -35,11 +36,15 @@ def declared_parameters(notebook: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(notebook)))
 
 
-def execute(notebook: Path, output_uri: str, parameters: dict, cwd: Path) -> float:
+def execute(
+    notebook: Path, output_uri: str, parameters: dict, cwd: Path, before_cell: Callable[[], None] | None = None
+) -> float:
     """Execute with papermill, saving after every cell (a watcher sees progress, a crash keeps the error).
 
     ``output_uri`` may be a local path or ``s3://``: papermill's own I/O handlers write it.
     Raises ``papermill.PapermillExecutionError`` when a cell fails; the output is written first.
+    ``before_cell`` runs before each cell inside the coroutine that executes it, the one place in nbclient's event
+    loop where an exception reaches the caller (one raised in a callback or a side task is logged and dropped).
     """
     import papermill
 
@@ -57,8 +62,30 @@ def execute(notebook: Path, output_uri: str, parameters: dict, cwd: Path) -> flo
         progress_bar=interactive,
         log_output=not interactive,  # in a container the cell output goes to the task log instead
         request_save_on_cell_execute=True,
+        on_cell_start=(lambda **_: before_cell()) if before_cell else None,
     )
     return time.perf_counter() - started
+
+
+def end_kernels() -> int:
+    """Terminate the Jupyter kernels this process started, and what they started; returns how many kernels.
+
+    The runner's SIGTERM handler calls it while a notebook executes: the cell in flight then fails within a second
+    (nbclient polls the kernel) instead of running to its end, possibly hours of training.
+    """
+    import psutil
+
+    kernels = 0
+    for child in psutil.Process().children():
+        try:
+            if not any("ipykernel" in part for part in child.cmdline()):
+                continue
+            for process in (*child.children(recursive=True), child):
+                process.terminate()
+            kernels += 1
+        except psutil.NoSuchProcess:  # ended on its own meanwhile
+            continue
+    return kernels
 
 
 def render_html(notebook_uri: str) -> str:

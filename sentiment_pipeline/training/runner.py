@@ -7,6 +7,7 @@ becomes ``succeeded`` and only then does ``latest.json`` move. A failure at any 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import signal
@@ -213,24 +214,46 @@ def run_pipeline(
     run = _Run(store, run_id, progress)
     run.reproduces = reproduces
     run.claim(take_over_stale)  # also proves the store is writable before any real work
-    with _sigterm_raises():
-        return _execute(run, data_uri, params, source_notebooks, progress, eval_data_uri)
+    with _stoppable() as stop:
+        return _execute(run, data_uri, params, source_notebooks, progress, eval_data_uri, stop)
+
+
+class _Stop:
+    """SIGTERM (what ECS and Airflow send to stop a task) during a run: the run ends ``failed`` with the reason and
+    its temp folder removed, instead of the process dying with the manifest ``running`` forever.
+
+    Outside a notebook the handler raises Terminated where the run is. While a notebook executes, the main thread is
+    inside nbclient's asyncio loop, which logs and drops an exception raised in one of its callbacks or side tasks,
+    and the run would then wait for the kernel's cell to end. So there the handler only notes the signal and ends
+    the kernel; the cell fails within a second and ``check`` (before each cell, and after the notebook) raises.
+    """
+
+    def __init__(self) -> None:
+        self.signal_number: int | None = None
+
+    def handle(self, signal_number: int, _frame) -> None:
+        self.signal_number = signal_number
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # plain Python code: safe to raise right here
+            raise Terminated(signal_number) from None
+        notebook_execution.end_kernels()
+
+    def check(self) -> None:
+        if self.signal_number is not None:
+            raise Terminated(self.signal_number)
 
 
 @contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """While a run executes, SIGTERM raises Terminated, so the run ends ``failed`` with the reason and its temp folder
-    removed instead of the process dying with the manifest ``running`` forever. Main thread only (Python's rule)."""
+def _stoppable() -> Iterator[_Stop]:
+    """SIGTERM stops the run (see _Stop) while it executes. Main thread only (Python's rule for handlers)."""
+    stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stop
         return
-
-    def stop(signal_number: int, _frame) -> None:
-        raise Terminated(signal_number)
-
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, stop.handle)
     try:
-        yield
+        yield stop
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -243,7 +266,13 @@ def _stage(raw: bytes, folder: Path, name: str) -> Path:
 
 
 def _execute(
-    run: _Run, data_uri: str, params: dict, source_notebooks: Path, progress: Progress, eval_data_uri: str | None
+    run: _Run,
+    data_uri: str,
+    params: dict,
+    source_notebooks: Path,
+    progress: Progress,
+    eval_data_uri: str | None,
+    stop: _Stop,
 ) -> RunResult:
     store, run_id = run.store, run.run_id
     progress(f"run {run_id} -> {store.uri_for(run.key(''))}")
@@ -287,12 +316,16 @@ def _execute(
             run.step = nb_name
             progress(f"[{index}/{len(notebook_execution.PIPELINE_NOTEBOOKS)}] executing {nb_name}.ipynb")
             executed.append(nb_name)
-            seconds = notebook_execution.execute(
-                source_notebooks / f"{nb_name}.ipynb",
-                _notebook_uri(store, run.key(f"notebooks/{nb_name}.ipynb")),
-                notebook_params,
-                cwd=workdir,
-            )
+            try:
+                seconds = notebook_execution.execute(
+                    source_notebooks / f"{nb_name}.ipynb",
+                    _notebook_uri(store, run.key(f"notebooks/{nb_name}.ipynb")),
+                    notebook_params,
+                    cwd=workdir,
+                    before_cell=stop.check,
+                )
+            finally:
+                stop.check()  # the reason a kernel ended by SIGTERM failed its cell (DeadKernelError) is the signal
             run.timings[f"{nb_name}_s"] = round(seconds, 2)
             progress(f"{nb_name} done in {seconds:.1f}s")
 

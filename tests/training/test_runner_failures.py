@@ -129,7 +129,12 @@ def test_sigterm_ends_the_run_failed_with_the_reason_and_nothing_left_behind(
     """What ECS and Airflow send to stop a task: the run must end `failed`, not stay `running` forever."""
     store, good_run = store_with_good_run
     latest = _latest(store)
-    long_step = "import time\nprint('in the training step', flush=True)\ntime.sleep(600)  # stopped long before"
+    # A cell that keeps printing keeps the run's event loop busy in its output callbacks, where an exception raised
+    # by a signal handler would be dropped and the run would wait the cell out (this once hung CI).
+    long_step = (
+        "import time\nprint('in the training step', flush=True)\n"
+        "for _ in range(60_000):  # stopped long before\n    print('.', flush=True)\n    time.sleep(0.01)"
+    )
     slow = _notebooks_with_cell(tmp_path, long_step)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -149,7 +154,11 @@ def test_sigterm_ends_the_run_failed_with_the_reason_and_nothing_left_behind(
         if line.strip() == "in the training step":  # the cell's own output, streamed into the run's log
             break
     process.send_signal(signal.SIGTERM)
-    _, rest = process.communicate(timeout=90)
+    try:
+        _, rest = process.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("the run was still going 90 s after SIGTERM:\n" + process.communicate()[1][-2000:])
 
     assert process.returncode == 128 + signal.SIGTERM, "".join(lines)[-2000:] + rest[-2000:]
     assert rest.strip().splitlines()[-1] == (
