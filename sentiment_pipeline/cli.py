@@ -213,12 +213,19 @@ def cmd_reports(args: argparse.Namespace) -> int:
     return 0
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
+    from .records.index import refresh_index
+    from .records.store import open_store
     from .training.run_comparison import verdict, write_report
 
     document = write_report(args.store, args.a, args.b, eval_data=args.eval_data, resamples=args.resamples)
     print(verdict(document), file=sys.stderr)
     print(f"report: {document['report']}", file=sys.stderr)
+    refresh_index(open_store(args.store), _to_stderr)  # B's row links the new report
     f1 = document["macro_f1"]
     summary = {
         "a": document["a"]["run_id"],
@@ -238,6 +245,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     from .deploy import quality_gate
     from .records import record
+    from .records.index import refresh_index
     from .records.store import open_store
     from .training.run_comparison import resolve_reference
 
@@ -248,6 +256,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         args.store, run_id, deployed, args.min_macro_f1, margin=args.margin, eval_data=args.eval_data
     )
     print(f"quality gate: {decision['decision']} run {run_id}: {decision['reason']}", file=sys.stderr)
+    refresh_index(store, _to_stderr)  # the run's row shows the decision and links its comparison
     print(
         json.dumps(
             {

@@ -10,6 +10,7 @@ the header names the served run (``deployed.json``) beside the latest one.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections import defaultdict
 from collections.abc import Callable
@@ -34,6 +35,7 @@ REPORTS = ("preprocess", "train")
 STATUS_COLORS = {"succeeded": "#1a7f37", "failed": "#cf222e", "running": "#9a6700"}
 # The files other commands leave in runs/<id>/ (named in record.py, the record contract).
 REPRODUCTION, COMPARISONS, GATE = record.REPRODUCTION, record.COMPARISONS, record.GATE
+COMPARISON_REPORT = re.compile(rf"^{re.escape(COMPARISONS)}(?:eval-[0-9a-f]{{12}}/)?(?P<against>[^/]+)\.html$")
 GATE_COLORS = {"promote": "#1a7f37", "hold": "#bc4c00"}
 
 
@@ -64,13 +66,24 @@ def _files_by_run(store: Store) -> dict[str, set[str]]:
 
 
 def _comparisons(names: set[str], read: Callable[[str], dict]) -> list[dict]:
-    """Every ``comparisons/<A>.html`` of run B, with the macro-F1 difference from its JSON when that is readable."""
+    """Every ``comparisons/[eval-<sha12>/]<A>.html`` of run B (``record.comparison_name``), with the macro-F1
+    difference and the texts it was measured on from its JSON when that is readable."""
     found = []
     for name in sorted(names):
-        against = name.removeprefix(COMPARISONS).removesuffix(".html")
-        if name == f"{COMPARISONS}{against}.html" and against and "/" not in against:
-            f1 = read(f"{COMPARISONS}{against}.json").get("macro_f1")
-            found.append({"against": against, "macro_f1": f1 if isinstance(f1, dict) else {}})
+        match = COMPARISON_REPORT.match(name)
+        if not match:
+            continue
+        document = read(name.removesuffix(".html") + ".json")
+        f1, texts = document.get("macro_f1"), document.get("texts")
+        eval_data = texts.get("eval_data") if isinstance(texts, dict) else None
+        found.append(
+            {
+                "against": match["against"],
+                "name": name,
+                "macro_f1": f1 if isinstance(f1, dict) else {},
+                "eval_data": str(eval_data.get("name") or "") if isinstance(eval_data, dict) else "",
+            }
+        )
     return found
 
 
@@ -255,8 +268,10 @@ def _gate_badge(run: dict) -> str:
 def _comparison(run: dict, comparison: dict, served: str | None) -> str:
     """``vs A: +0.0100 [−0.0020, +0.0210]`` (B − A macro-F1 and its interval), linking A's report on B's row."""
     against = comparison["against"]
-    href = _href(record.run_key(run["run_id"], f"{COMPARISONS}{against}.html"))
+    href = _href(record.run_key(run["run_id"], comparison["name"]))
     text = f'<a href="{href}">vs <code>{escape(against)}</code></a>'
+    if comparison["eval_data"]:
+        text += f" on <code>{escape(comparison['eval_data'])}</code>"
     if against == served:
         text += ' <span class="badge served">vs served</span>'
     f1 = comparison["macro_f1"]
@@ -377,3 +392,15 @@ def write_index(store: Store) -> str:
     page = render_index(collect_runs(store), latest, deployed, store.uri)
     store.write_bytes(record.INDEX, page.encode("utf-8"))
     return store.uri_for(record.INDEX)
+
+
+def refresh_index(store: Store, progress: Callable[[str], None]) -> None:
+    """Rewrite the index after a command added to the store (a run, a comparison, a gate decision).
+
+    The index is a convenience: a failure to write it is reported through ``progress``, never raised, so it cannot
+    fail the command whose record is already written."""
+    try:
+        progress(f"index: {write_index(store)}")
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        progress(f"could not refresh the runs index: {type(exc).__name__}: {lines[0] if lines else ''}")

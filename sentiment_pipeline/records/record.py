@@ -28,7 +28,7 @@ MANIFEST = "manifest.json"
 MODEL_DIR = "model/"
 # written by later commands: `reproduce` (in its new run), `compare A B` (in B's run, named after A), the gate
 REPRODUCTION = "reproduction.json"
-COMPARISONS = "comparisons/"
+COMPARISONS = "comparisons/"  # <A>.{html,json}, or eval-<sha12>/<A>.* for those scored on an evaluation file
 GATE = "gate.json"
 SUCCEEDED, FAILED, RUNNING = "succeeded", "failed", "running"
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
@@ -61,6 +61,16 @@ def check_run_id(run_id: str) -> str:
     if not RUN_ID_PATTERN.match(run_id) or ".." in run_id:
         raise RunIdError(f"invalid run id {run_id!r}: use letters, digits and . _ : + - (max 128)")
     return run_id
+
+
+def comparison_name(against: str, eval_sha256: str | None = None) -> str:
+    """Where in B's record its comparison against run ``against`` goes, without the extension.
+
+    One name per pair *and* set of texts: on both runs' test splits ``comparisons/<A>``, on an evaluation file
+    ``comparisons/eval-<its sha256[:12]>/<A>``, so a comparison on other texts never overwrites one made earlier
+    (the gate's evidence, say). The same pair on the same texts gives the same numbers, so that one may be redone.
+    """
+    return f"{COMPARISONS}{f'eval-{eval_sha256[:12]}/' if eval_sha256 else ''}{against}"
 
 
 def run_key(run_id: str, name: str = "") -> str:

@@ -215,9 +215,9 @@ def resolve_reference(store: Store, reference: str) -> str:
 # ---- the report: compare.ipynb renders a comparison document; these build its tables ------------------------------
 
 
-def comparison_keys(run_b: str, run_a: str) -> dict[str, str]:
-    """Where B's comparison against A goes: beside B's other reports, named after A."""
-    base = record.run_key(run_b, f"{record.COMPARISONS}{run_a}")
+def comparison_keys(run_b: str, run_a: str, eval_sha256: str | None = None) -> dict[str, str]:
+    """Where B's comparison against A goes: beside B's other reports, named after A and the texts used."""
+    base = record.run_key(run_b, record.comparison_name(run_a, eval_sha256))
     return {"json": f"{base}.json", "html": f"{base}.html"}
 
 
@@ -312,7 +312,8 @@ def write_report(
     eval_data: str | None = None,
     resamples: int = comparison.DEFAULT_RESAMPLES,
 ) -> dict[str, Any]:
-    """Compare B against A and store ``comparisons/<A>.json`` and ``.html`` in B's record; returns the document
+    """Compare B against A and store ``comparisons/[eval-<sha12>/]<A>.json`` and ``.html`` in B's record (see
+    ``record.comparison_name``); returns the document
     with ``report``/``json`` (the stored URIs). The numbers are computed here, so a bad run id or evaluation file
     fails in one line; the notebook (executed by papermill, rendered like the run reports) only presents them."""
     from . import notebook_execution
@@ -332,7 +333,7 @@ def write_report(
             cwd=Path(tmp),
         )
         html = notebook_execution.render_html(str(notebook))
-    keys = comparison_keys(run_b, run_a)
+    keys = comparison_keys(run_b, run_a, document["texts"].get("eval_data", {}).get("sha256"))
     store.write_bytes(keys["json"], record.to_json_bytes(document))
     store.write_bytes(keys["html"], html.encode("utf-8"))
     return {**document, "report": store.uri_for(keys["html"]), "json": store.uri_for(keys["json"])}

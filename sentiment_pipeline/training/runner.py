@@ -26,6 +26,7 @@ from .. import params as run_params
 from ..errors import RunFailed, Terminated
 from ..inference.cleaning import CleaningConfig
 from ..records import record
+from ..records.index import refresh_index
 from ..records.store import LocalStore, Store, StoreError, open_store
 from . import notebook_execution
 from .data import DatasetError, read_labelled, split_dataset
@@ -373,13 +374,4 @@ def _execute(
         raise RunFailed(run_id, run.step, message) from exc
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        _refresh_index(store, progress)
-
-
-def _refresh_index(store: Store, progress: Progress) -> None:
-    try:
-        from ..records.index import write_index
-
-        progress(f"index: {write_index(store)}")
-    except Exception as exc:  # the index is a convenience; never let it fail a run
-        progress(f"could not refresh the runs index: {_one_line(exc)}")
+        refresh_index(store, progress)

@@ -177,6 +177,17 @@ def test_comparisons_show_on_the_b_row_with_delta_and_interval(tmp_path):
             },
         },
     )
+    # the same pair on an evaluation file: its own report beside the first, labelled with the file
+    on_file = f"runs/b/comparisons/eval-0123456789ab/{against}"
+    _write(root, f"{on_file}.html", "<p>report</p>")
+    _write(
+        root,
+        f"{on_file}.json",
+        {
+            "texts": {"source": "eval_data", "eval_data": {"name": "fixed<tweets>.csv", "sha256": "0123456789ab" * 5}},
+            "macro_f1": {"delta": -0.03, "low": -0.05, "high": -0.01},
+        },
+    )
     _write(root, "runs/b/comparisons/broken.html", "<p>report</p>")
     _write(root, "runs/b/comparisons/broken.json", "{not json")
     _write(root, "runs/b/comparisons/json-only.json", {"macro_f1": {"delta": 0.5, "low": 0.4, "high": 0.6}})
@@ -187,6 +198,11 @@ def test_comparisons_show_on_the_b_row_with_delta_and_interval(tmp_path):
     assert (
         "+0.0100 [\u22120.0020, +0.0210]</span>" in row and 'title="B − A macro-F1 on 2748 texts, 95% interval"' in row
     )
+    assert (
+        f'<a href="runs/b/comparisons/eval-0123456789ab/{against}.html">vs <code>{against}</code></a>'
+        " on <code>fixed&lt;tweets&gt;.csv</code>: <span class=worse"
+    ) in row
+    assert "\u22120.0300 [\u22120.0500, \u22120.0100]</span>" in row
     assert '<a href="runs/b/comparisons/broken.html">vs <code>broken</code></a></div>' in row  # linked, no numbers
     assert "json-only" not in html and "+0.5000" not in html  # only reports that exist are listed
     assert "comparisons/" not in _row_of(html, against)  # on B's row only

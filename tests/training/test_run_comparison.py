@@ -93,6 +93,7 @@ def test_probabilities_come_back_in_the_comparisons_label_order():
 def test_compare_scores_two_runs_on_texts_neither_trained_on_and_stores_the_report_in_bs_record(
     finished_run, labelled_csv, tmp_path
 ):
+    import hashlib
     import json
     import shutil
 
@@ -153,8 +154,13 @@ def test_compare_scores_two_runs_on_texts_neither_trained_on_and_stores_the_repo
     frame[~frame["text"].isin(used)].groupby("label_text").head(20).to_csv(tmp_path / "eval.csv", index=False)
     result = cli("compare", "--store", str(store), first, "other-seed", "--eval-data", str(tmp_path / "eval.csv"))
     assert result.returncode == 0, result.stderr[-3000:]
-    document = json.loads((runs / "other-seed" / "comparisons" / f"{first}.json").read_text())
-    assert document["texts"]["source"] == "eval_data" and document["texts"]["n"] == 60
+    sha = hashlib.sha256((tmp_path / "eval.csv").read_bytes()).hexdigest()
+    on_file = json.loads((runs / "other-seed" / "comparisons" / f"eval-{sha[:12]}" / f"{first}.json").read_text())
+    assert on_file["texts"]["source"] == "eval_data" and on_file["texts"]["n"] == 60
+    # its own report: the one on the test splits is still there, unchanged
+    assert json.loads((runs / "other-seed" / "comparisons" / f"{first}.json").read_text()) == document
+    index = (store / "index.html").read_text()
+    assert f"runs/other-seed/comparisons/eval-{sha[:12]}/{first}.html" in index and "on <code>eval.csv</code>" in index
 
 
 @pytest.mark.slow
