@@ -66,6 +66,12 @@ def test_the_splits_leave_most_of_the_data_for_training():
         resolve({"val_size": 0.3, "test_size": 0.3})
 
 
+def test_the_models_seed_never_reaches_the_split():
+    """Runs that differ only in `seed` share their splits, so comparing them measures the training noise alone."""
+    assert "split_seed" in notebook_parameters(PREPROCESS) and "seed" not in notebook_parameters(PREPROCESS)
+    assert "seed" in notebook_parameters(TRAIN) and "split_seed" not in notebook_parameters(TRAIN)
+
+
 def test_each_parameter_has_a_schema_its_default_satisfies():
     for parameter in PARAMETERS:
         parameter.check(parameter.default)

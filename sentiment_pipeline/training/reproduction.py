@@ -81,7 +81,9 @@ def prepare(
     for name in PIPELINE_NOTEBOOKS:
         path = f"notebooks/{name}.ipynb"
         (notebooks / f"{name}.ipynb").write_bytes(record.read_verified(store, run_id, path, manifest))
-    return Source(run_id, dict(recorded["params"]), data_uri, eval_data_uri, notebooks)
+    params = dict(recorded["params"])
+    params.setdefault("split_seed", params.get("seed"))  # runs from before split_seed split with their seed
+    return Source(run_id, params, data_uri, eval_data_uri, notebooks)
 
 
 # ---- comparing the two records ---------------------------------------------------------------------------------------

@@ -290,7 +290,7 @@ def _execute(
             dataset.frame,
             val_size=params["val_size"],
             test_size=params["test_size"],
-            seed=params["seed"],
+            seed=params["split_seed"],
             cleaning=CleaningConfig(stemmer=params["stemmer"], remove_stop_words=params["remove_stop_words"]),
         )
         run.data_info = {**facts, "dropped_empty_texts": dataset.dropped_empty}

@@ -141,3 +141,38 @@ def test_a_reproduction_whose_data_changed_is_refused_before_anything_runs(finis
     assert f"recorded {recorded['sha256'][:12]}" in line and f"{recorded['rows']} rows" in line
     assert "pass --data with the original file" in line
     assert sorted(p.name for p in (store / "runs").iterdir()) == runs_before  # nothing was started
+
+
+def test_a_run_recorded_before_split_seed_is_reproduced_with_the_split_its_seed_made(tmp_path):
+    """Records from before `split_seed` split with `seed`: a reproduction must split the same way, and say so."""
+    import json
+
+    from sentiment_pipeline.records import record
+    from sentiment_pipeline.records.store import LocalStore
+    from sentiment_pipeline.training.reproduction import prepare
+
+    store = LocalStore(tmp_path / "store")
+    data = tmp_path / "tweets.csv"
+    data.write_text("text,label_text\ngood day,positive\nbad day,negative\nsome day,neutral\n", encoding="utf-8")
+    raw = data.read_bytes()
+    files = {
+        record.PARAMS: record.to_json_bytes(
+            {"params": {"seed": 7, "epochs": 1}, "data": {"uri": str(data), "sha256": record.sha256_bytes(raw)}}
+        ),
+        "notebooks/preprocess.ipynb": b"{}",
+        "notebooks/train.ipynb": b"{}",
+    }
+    for name, body in files.items():
+        store.write_bytes(record.run_key("old", name), body)
+    manifest = {
+        "status": record.SUCCEEDED,
+        "files": [
+            {"path": name, "sha256": record.sha256_bytes(body), "bytes": len(body)} for name, body in files.items()
+        ],
+    }
+    store.write_bytes(record.run_key("old", record.MANIFEST), json.dumps(manifest).encode())
+
+    source = prepare(store, "old", tmp_path / "work")
+
+    assert source.params == {"seed": 7, "epochs": 1, "split_seed": 7}
+    assert (source.notebooks / "train.ipynb").read_bytes() == b"{}"

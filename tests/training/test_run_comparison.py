@@ -103,7 +103,7 @@ def test_compare_scores_two_runs_on_texts_neither_trained_on_and_stores_the_repo
     store = tmp_path / "store"
     shutil.copytree(source_store, store)
     cli("run", "--data", str(labelled_csv), "--store", str(store), "--run-id", "other-seed",
-        *as_args({**TINY, "seed": 7}), check=True)  # fmt: skip
+        *as_args({**TINY, "seed": 7, "split_seed": 7}), check=True)  # fmt: skip
 
     result = cli("compare", "--store", str(store), first, "other-seed", "--resamples", "300")
 
@@ -113,7 +113,8 @@ def test_compare_scores_two_runs_on_texts_neither_trained_on_and_stores_the_repo
     assert summary["json"].endswith(f"runs/other-seed/comparisons/{first}.json")
     assert document["a"]["run_id"] == first and document["b"]["run_id"] == "other-seed"
     assert {"name": "seed", "a": 42, "b": 7} in document["params_differences"] and document["same_data"]
-    # another seed splits differently: the texts are both test splits, less anything either model trained on
+    assert {"name": "split_seed", "a": 42, "b": 7} in document["params_differences"]
+    # another split: the texts are both test splits, less anything either model trained or validated on
     runs = store / "runs"
     trained = {
         text
