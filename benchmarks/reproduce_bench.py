@@ -8,8 +8,8 @@
 3. `sentiment-pipeline reproduce` of an older recorded run, if --older names one (code may have changed since);
 4. the same run with seed 43, and `sentiment-pipeline compare` of the two: the paired 95% interval of the
    macro-F1 difference of two models that differ only in their seed, the noise the quality gate's margin faces;
-   once on the texts both test splits share (the seed also moves the split), once on a fixed evaluation file
-   kept apart from the training data (--eval-data; default the 2,000 TweetEval validation tweets in ../shared).
+   once on their common test split (`split_seed` stays 42, so only the model's seed differs), once on a fixed
+   evaluation file kept apart from the training data (--eval-data; default the 2,000 TweetEval validation tweets).
 
 Every step is the CLI a user types, run one after the other with nothing else on the machine. Numbers, never
 assertions. Prints a Markdown report and writes it with --out.
@@ -86,7 +86,7 @@ def main() -> None:
     again, again_s, _ = cli("reproduce", "--store", store, "--run-id", first["run_id"])
     older = cli("reproduce", "--store", args.older_store, "--run-id", args.older)[:2] if args.older else None
     other, other_s, _ = cli("run", "--data", args.data, "--store", store, "-p", "seed=43")
-    # Each compare of B against A rewrites B's comparisons/<A>.json: read each document before the next compare.
+    # Each compare stores its own document (comparisons/<A>.json, or eval-<sha12>/<A>.json on the evaluation file).
     comparisons = []
     for extra in ([], *([["--eval-data", args.eval_data]] if args.eval_data else [])):
         summary, seconds, _ = cli("compare", "--store", store, first["run_id"], other["run_id"], *extra)
@@ -130,9 +130,9 @@ def main() -> None:
         "## The noise floor: two runs that differ only in `seed`",
         "",
         f"Seed 42 (A, `{first['run_id']}`, {first_s:.0f} s, recorded test macro-F1 {first['macro_f1']:.4f}) against "
-        f"seed 43 (B, `{other['run_id']}`, {other_s:.0f} s, {other['macro_f1']:.4f}). The seed also moves the split, "
-        "so their test splits share few texts the other model did not train on; a fixed evaluation file does not "
-        "move.",
+        f"seed 43 (B, `{other['run_id']}`, {other_s:.0f} s, {other['macro_f1']:.4f}). Both split with `split_seed` "
+        "42, so they share their test split and only the weight initialisation and the shuffling differ; the fixed "
+        "evaluation file is a second, independent set of texts.",
         "",
         "| `sentiment-pipeline compare A B` on | texts | macro-F1 A | macro-F1 B | B − A | paired 95% interval | "
         "McNemar (only B right / only A right, p) | gate at margin 0.005, B as candidate | time |",
@@ -144,7 +144,7 @@ def main() -> None:
         where = (
             f"`{texts['eval_data']['uri']}`"
             if texts["source"] == "eval_data"
-            else f"both test splits ({texts['excluded_seen_in_training']:,} texts left out: a model trained on them)"
+            else f"their test split ({texts['excluded_seen_in_training']:,} texts left out: a model trained on them)"
         )
         promote, _ = decide(f1["b"], 0.0, f1, DEFAULT_MARGIN)
         held.append((not promote, (f1["high"] - f1["low"]) / 2))
