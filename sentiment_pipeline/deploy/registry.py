@@ -12,7 +12,6 @@ import csv
 import hashlib
 import importlib.util
 import io
-import json
 import re
 import shutil
 import tempfile
@@ -57,7 +56,7 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
     except bentoml.exceptions.NotFound:
         pass
 
-    params = json.loads(record.read_verified(store, run_id, record.PARAMS, manifest))
+    params = record.read_params(store, run_id, manifest)
     metrics = record.read_metrics(store, run_id)
     metadata = {
         "run_id": run_id,

@@ -31,6 +31,8 @@ REPRODUCTION = "reproduction.json"
 COMPARISONS = "comparisons/"  # <A>.{html,json}, or eval-<sha12>/<A>.* for those scored on an evaluation file
 GATE = "gate.json"
 SUCCEEDED, FAILED, RUNNING = "succeeded", "failed", "running"
+# Parameters added after runs were recorded, and the one such a run used in their place (read_params).
+PARAMS_STANDING_IN = {"split_seed": "seed"}  # before split_seed (2026-11-27), seed drew the split too
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
 TRACKED_PACKAGES = (
     "sentiment-pipeline",
@@ -171,6 +173,19 @@ def read_verified(store: Store, run_id: str, name: str, manifest: dict[str, Any]
             "after the run; restore the file or run the pipeline again"
         )
     return data
+
+
+def read_params(store: Store, run_id: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """``params.json`` of a run, checked against its manifest, with its ``params`` as the run used them in effect:
+    one recorded before a parameter existed gets the value that stood in for it (``PARAMS_STANDING_IN``), so
+    reproductions and comparisons of old runs read true."""
+    document = json.loads(read_verified(store, run_id, PARAMS, manifest))
+    params = dict(document.get("params") or {})
+    for added, instead in PARAMS_STANDING_IN.items():
+        if added not in params and instead in params:
+            params[added] = params[instead]
+    document["params"] = params
+    return document
 
 
 def read_metrics(store: Store, run_id: str) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def prepare(
 ) -> Source:
     """Check that ``run_id`` can be reproduced (succeeded, same data) and fetch its recorded notebooks."""
     manifest = record.succeeded_manifest(store, run_id)
-    recorded = json.loads(record.read_verified(store, run_id, record.PARAMS, manifest))
+    recorded = record.read_params(store, run_id, manifest)
     data_uri = data_uri or recorded["data"]["uri"]
     _same_bytes(data_uri, recorded["data"], "data", run_id, "--data")
     if recorded.get("eval_data"):
@@ -81,9 +81,7 @@ def prepare(
     for name in PIPELINE_NOTEBOOKS:
         path = f"notebooks/{name}.ipynb"
         (notebooks / f"{name}.ipynb").write_bytes(record.read_verified(store, run_id, path, manifest))
-    params = dict(recorded["params"])
-    params.setdefault("split_seed", params.get("seed"))  # runs from before split_seed split with their seed
-    return Source(run_id, params, data_uri, eval_data_uri, notebooks)
+    return Source(run_id, recorded["params"], data_uri, eval_data_uri, notebooks)
 
 
 # ---- comparing the two records ---------------------------------------------------------------------------------------

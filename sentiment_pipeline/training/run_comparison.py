@@ -56,7 +56,7 @@ class RecordedRun:
 def load_run(store: Store, run_id: str, workdir: Path) -> RecordedRun:
     """A succeeded run's parameters, metrics, splits and model (ONNX Runtime; Keras for runs without model.onnx)."""
     manifest = record.succeeded_manifest(store, run_id)
-    params = json.loads(record.read_verified(store, run_id, record.PARAMS, manifest))
+    params = record.read_params(store, run_id, manifest)
     metrics = json.loads(record.read_verified(store, run_id, record.METRICS, manifest))
     splits = {
         name: read_split(io.BytesIO(record.read_verified(store, run_id, f"data/{name}.csv", manifest)))
