@@ -230,6 +230,14 @@ def metrics_document(
     return document
 
 
+def edited_notebooks(manifest: dict[str, Any]) -> list[str]:
+    """The notebooks a run's manifest marks as edited (none for records made before runs recorded their notebooks)."""
+    notebooks = manifest.get("notebooks") if isinstance(manifest, dict) else None
+    if not isinstance(notebooks, dict):
+        return []
+    return sorted(name for name, entry in notebooks.items() if isinstance(entry, dict) and entry.get("edited"))
+
+
 def download_model(store: Store, run_id: str, dest: Path) -> Path:
     """Copy ``runs/<run_id>/model/*`` of a succeeded run to ``dest``, each file checked against the manifest."""
     manifest = succeeded_manifest(store, run_id)

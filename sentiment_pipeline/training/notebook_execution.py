@@ -8,25 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import ConfigError
-
 PIPELINE_NOTEBOOKS: tuple[str, ...] = ("preprocess", "train")
 COMPARISON_NOTEBOOK = "compare"  # `sentiment-pipeline compare`'s report, rendered from a comparison's JSON
-
-
-def notebooks_dir() -> Path:
-    """Where the source notebooks are: $SENTIMENT_PIPELINE_NOTEBOOKS (to try edited ones), else the package's own.
-
-    They ship inside the package (package data), so an installed wheel runs its own notebooks from any folder.
-    """
-    configured = os.environ.get("SENTIMENT_PIPELINE_NOTEBOOKS")
-    candidates = [Path(configured)] if configured else [Path(__file__).resolve().parent / "notebooks"]
-    for candidate in candidates:
-        if (candidate / f"{PIPELINE_NOTEBOOKS[0]}.ipynb").is_file():
-            return candidate
-    raise ConfigError(
-        f"pipeline notebooks not found in {', '.join(map(str, candidates))}; set SENTIMENT_PIPELINE_NOTEBOOKS"
-    )
 
 
 def declared_parameters(notebook: Path) -> set[str]:

@@ -316,7 +316,7 @@ def write_report(
     ``record.comparison_name``); returns the document
     with ``report``/``json`` (the stored URIs). The numbers are computed here, so a bad run id or evaluation file
     fails in one line; the notebook (executed by papermill, rendered like the run reports) only presents them."""
-    from . import notebook_execution
+    from . import notebook_execution, notebook_sources
 
     store = open_store(store_uri)
     run_a, run_b = resolve_reference(store, run_a), resolve_reference(store, run_b)
@@ -327,7 +327,7 @@ def write_report(
         name = f"{notebook_execution.COMPARISON_NOTEBOOK}.ipynb"
         notebook = Path(tmp) / name
         notebook_execution.execute(
-            notebook_execution.notebooks_dir() / name,
+            notebook_sources.notebooks_dir() / name,
             str(notebook),
             {"comparison_path": str(path)},
             cwd=Path(tmp),

@@ -28,7 +28,7 @@ from ..inference.cleaning import CleaningConfig
 from ..records import record
 from ..records.index import refresh_index
 from ..records.store import LocalStore, Store, StoreError, open_store
-from . import notebook_execution
+from . import notebook_execution, notebook_sources
 from .data import DatasetError, read_labelled, split_dataset
 
 Progress = Callable[[str], None]
@@ -68,6 +68,7 @@ class _Run:
         self.data_info: dict[str, Any] = {}
         self.eval_data_info: dict[str, Any] | None = None
         self.reproduces: str | None = None
+        self.notebooks: dict[str, dict[str, Any]] = {}  # the source notebooks: sha256, edited, origin
         self.step = "start"
 
     def key(self, name: str) -> str:
@@ -107,6 +108,7 @@ class _Run:
             **({"reproduces": self.reproduces} if self.reproduces else {}),
             "timings": self.timings,
             "git": record.git_commit(),
+            "notebooks": self.notebooks,
             "versions": record.library_versions(),
             "files": [self.files[name] for name in sorted(self.files)],
         }
@@ -210,13 +212,18 @@ def run_pipeline(
     params = run_params.resolve(overrides)
     run_id = record.check_run_id(run_id or record.new_run_id())
     store = open_store(store_uri)
-    source_notebooks = notebooks or notebook_execution.notebooks_dir()
+    source = (
+        notebook_sources.NotebookFolder(notebooks, f"run {reproduces}" if reproduces else "given folder")
+        if notebooks
+        else notebook_sources.locate()
+    )
 
     run = _Run(store, run_id, progress)
     run.reproduces = reproduces
+    run.notebooks = notebook_sources.describe(source, notebook_execution.PIPELINE_NOTEBOOKS)
     run.claim(take_over_stale)  # also proves the store is writable before any real work
     with _stoppable() as stop:
-        return _execute(run, data_uri, params, source_notebooks, progress, eval_data_uri, stop)
+        return _execute(run, data_uri, params, source.path, progress, eval_data_uri, stop)
 
 
 class _Stop:

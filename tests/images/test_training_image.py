@@ -32,7 +32,7 @@ def test_the_image_runs_as_its_non_root_user_without_airflow(training_image):
     assert config["User"] == "10001:10001"
     assert config["Cmd"] == ["sentiment-pipeline", "--help"] and not config.get("Entrypoint")
     probe = "import importlib.util as u; print(u.find_spec('airflow') is None, u.find_spec('tensorflow') is not None)"
-    notebooks = "from sentiment_pipeline.training.notebook_execution import notebooks_dir; print(notebooks_dir())"
+    notebooks = "from sentiment_pipeline.training.notebook_sources import locate; print(locate().path, locate().origin)"
     result = engine_cli(
         "run",
         "--rm",
@@ -47,4 +47,7 @@ def test_the_image_runs_as_its_non_root_user_without_airflow(training_image):
     uid, flags, shipped, usage = result.stdout.strip().splitlines()
     assert uid == "10001" and flags == "True True" and usage.startswith("usage: sentiment-pipeline")
     # the notebooks come inside the installed wheel, with no folder or variable set up for them
-    assert shipped.startswith("/opt/venv/lib/") and shipped.endswith("sentiment_pipeline/training/notebooks")
+    folder, origin = shipped.split()
+    assert (
+        folder.startswith("/opt/venv/lib/") and folder.endswith("sentiment_pipeline/notebooks") and origin == "package"
+    )

@@ -82,11 +82,13 @@ def test_training_image_contract():
     copied = " ".join(a for k, a in stage if k == "COPY")
     for needed in ("service.py", "bentofile.yaml", "requirements/", "containers/bento/"):
         assert needed in copied, f"`sentiment-pipeline package` (bentoml build) needs {needed} in the image"
-    # The notebooks come with the package's wheel (package data), wherever it is installed.
-    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    [pattern] = package_data["sentiment_pipeline.training"]
-    shipped = {p.name for p in (ROOT / "sentiment_pipeline" / "training").glob(pattern)}
+    # The notebooks come with the package's wheel, built from the top-level notebooks/ (the one copy in git).
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["package-dir"]["sentiment_pipeline.notebooks"] == "notebooks"
+    [pattern] = setuptools["package-data"]["sentiment_pipeline.notebooks"]
+    shipped = {p.name for p in (ROOT / "notebooks").glob(pattern)}
     assert shipped == {f"{name}.ipynb" for name in (*PIPELINE_NOTEBOOKS, COMPARISON_NOTEBOOK)}
+    assert "COPY notebooks/ notebooks/" in text, "the wheel stage builds the notebooks into the package"
 
 
 def test_airflow_image_contract():

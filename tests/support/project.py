@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "sentiment_pipeline" / "training" / "notebooks"  # package data: the wheel carries them
+NOTEBOOKS = ROOT / "notebooks"  # the one source; the wheel carries them as sentiment_pipeline/notebooks/
 BIN = Path(sys.executable).parent
 # The labelled tweets tests carve their data from: ../shared beside the checkout here; GitHub CI fetches the
 # file from the data bucket and names it in SENTIMENT_PIPELINE_TEST_DATA (.github/workflows/ci.yml).
