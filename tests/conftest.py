@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -67,11 +68,19 @@ def labelled_csv(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def finished_run(tmp_path_factory, labelled_csv) -> tuple[Path, str]:
+def finished_run(first_run) -> tuple[Path, str]:
     """One real pipeline run (papermill, both notebooks, small model) shared by the read-only tests."""
+    return first_run.store, first_run.run_id
+
+
+@pytest.fixture(scope="session")
+def first_run(tmp_path_factory, labelled_csv):
+    """That run, with what its command printed (``stdout``, ``stderr``): the console a user sees."""
     store = tmp_path_factory.mktemp("store")
     result = cli("run", "--data", str(labelled_csv), "--store", str(store), "--run-id", "first-run", *FAST, check=True)
-    return store, json.loads(result.stdout)["run_id"]
+    return SimpleNamespace(
+        store=store, run_id=json.loads(result.stdout)["run_id"], stdout=result.stdout, stderr=result.stderr
+    )
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ from sklearn.model_selection import train_test_split
 from ..errors import DatasetError
 from ..inference.cleaning import CleaningConfig, clean_tokens
 from ..records.store import read_uri
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
 
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 TEXT_COLUMN = "text"
@@ -179,6 +182,32 @@ def profile(frame: pd.DataFrame) -> dict:
         "chars": {"mean": float(lengths.mean()), "p50": float(lengths.median()), "max": int(lengths.max())},
         "words": {"mean": float(words.mean()), "p95": float(words.quantile(0.95)), "max": int(words.max())},
     }
+
+
+PROFILE_ROWS = {
+    "rows": "rows",
+    **{f"labels.{label}": f"labelled {label}" for label in LABELS},
+    "duplicate_texts": "exact duplicate texts",
+    "chars.mean": "characters per text, mean",
+    "chars.p50": "characters per text, median",
+    "chars.max": "characters per text, max",
+    "words.mean": "words per text, mean",
+    "words.p95": "words per text, 95th percentile",
+    "words.max": "words per text, max",
+}
+
+
+def profile_table(stats: dict) -> Styler:
+    """``profile``'s numbers as the data report shows them: counts as integers, means and quantiles to one decimal
+    (a one-column frame of mixed numbers printed every count as ``1500.000000``)."""
+    flat = {
+        f"{key}.{inner}" if isinstance(value, dict) else key: inner_value
+        for key, value in stats.items()
+        for inner, inner_value in (value.items() if isinstance(value, dict) else [(key, value)])
+    }
+    values = {PROFILE_ROWS.get(key, key): flat[key] for key in PROFILE_ROWS if key in flat}
+    frame = pd.DataFrame({"value": pd.Series(values, dtype=object)})
+    return frame.style.format(lambda v: f"{v:,}" if isinstance(v, (int, np.integer)) else f"{v:,.1f}")
 
 
 SPLITS = ("train", "val", "test")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support, recall_score
 
 from .data import LABEL_COLUMN, LABELS, TEXT_COLUMN
@@ -36,16 +37,34 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels:
     }
 
 
-def comparison_table(results: dict[str, dict]) -> pd.DataFrame:
-    """Headline metrics of several models side by side."""
-    return pd.DataFrame(
-        {name: {k: m[k] for k in ("accuracy", "macro_f1", "macro_recall")} for name, m in results.items()}
-    ).T.round(4)
+SCORE_FORMAT = "{:.4f}"  # headline scores (accuracy, macro-F1): one standard error is about 0.008 at best
+CLASS_SCORE_FORMAT = "{:.3f}"  # per-class precision / recall / F1
+CONFIDENCE_FORMAT = "{:.3f}"
+COUNT_FORMAT = "{:,}"
+HEADLINE_COLUMNS = {"n": "texts", "accuracy": "accuracy", "macro_f1": "macro-F1", "macro_recall": "macro-recall"}
 
 
-def per_class_table(results: dict[str, dict]) -> pd.DataFrame:
+def comparison_table(results: dict[str, dict]) -> Styler:
+    """Headline metrics of several models side by side: texts scored as a count, scores to 4 decimals."""
+    frame = pd.DataFrame({name: {key: m[key] for key in HEADLINE_COLUMNS} for name, m in results.items()}).T.astype(
+        {"n": int, "accuracy": float, "macro_f1": float, "macro_recall": float}
+    )
+    frame = frame.rename(columns=HEADLINE_COLUMNS)
+    return frame.style.format(SCORE_FORMAT, subset=["accuracy", "macro-F1", "macro-recall"]).format(
+        COUNT_FORMAT, subset=["texts"]
+    )
+
+
+def per_class_table(results: dict[str, dict]) -> Styler:
+    """Precision, recall and F1 per model and class to 3 decimals, support as a count."""
     rows = {(name, label): values for name, m in results.items() for label, values in m["per_class"].items()}
-    return pd.DataFrame(rows).T.round(3)
+    frame = pd.DataFrame.from_dict(rows, orient="index")[["precision", "recall", "f1", "support"]]
+    frame = frame.astype({"precision": float, "recall": float, "f1": float, "support": int})
+    frame.index = pd.MultiIndex.from_tuples(frame.index)  # unnamed: the values say model and class
+    frame = frame.rename(columns={"f1": "F1"})
+    return frame.style.format(CLASS_SCORE_FORMAT, subset=["precision", "recall", "F1"]).format(
+        COUNT_FORMAT, subset=["support"]
+    )
 
 
 def misclassified(
@@ -62,3 +81,46 @@ def misclassified(
         }
     )
     return table[table["true"] != table["predicted"]].sort_values("confidence", ascending=False).head(n)
+
+
+def mistakes_table(mistakes: pd.DataFrame) -> Styler:
+    """``misclassified``'s rows as the report shows them: confidence to 3 decimals, texts aligned left, no row
+    numbers."""
+    from .reports import text_table
+
+    return text_table(mistakes, {"confidence": CONFIDENCE_FORMAT})
+
+
+def lstm_against_baseline(
+    y_true: Sequence[str], lstm_pred: Sequence[str], baseline_pred: Sequence[str], labels: Sequence[str] = LABELS
+) -> dict:
+    """The paired bootstrap 95% interval of LSTM minus baseline macro-F1 on the same texts (``comparison.
+    paired_bootstrap`` with the baseline as A), as ``metrics.json``'s ``lstm_minus_baseline_interval`` records it."""
+    from .comparison import paired_bootstrap
+
+    found = paired_bootstrap(list(y_true), list(baseline_pred), list(lstm_pred), labels)
+    return {key: found[key] for key in ("n", "delta", "low", "high", "confidence", "resamples", "seed")}
+
+
+def verdict(lstm_macro_f1: float, baseline_macro_f1: float, interval: dict, texts: str = "test tweets") -> str:
+    """The training report's verdict in one sentence (Markdown): the LSTM against the TF-IDF baseline, their macro-F1
+    difference, and whether the paired bootstrap interval of that difference excludes zero."""
+    delta = lstm_macro_f1 - baseline_macro_f1
+    if delta > 0:
+        lead = "The LSTM beats the TF-IDF baseline"
+    elif delta < 0:
+        lead = "The LSTM loses to the TF-IDF baseline"
+    else:
+        lead = "The LSTM ties with the TF-IDF baseline"
+    level = f"{interval['confidence']:.0%}"
+    bounds = f"[{interval['low']:+.4f}, {interval['high']:+.4f}]"
+    if interval["low"] > 0:
+        reading = f"excludes zero: the LSTM is better on these {texts}."
+    elif interval["high"] < 0:
+        reading = f"excludes zero: the baseline is better on these {texts}."
+    else:
+        reading = f"includes zero: these {texts} cannot tell the two models apart."
+    return (
+        f"**{lead}** on the {interval['n']:,} {texts}: macro-F1 {lstm_macro_f1:.4f} against {baseline_macro_f1:.4f}, "
+        f"a difference of {delta:+.4f}. The paired bootstrap {level} interval of the difference, {bounds}, {reading}"
+    )

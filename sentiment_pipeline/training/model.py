@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -119,6 +120,62 @@ def _select(model: keras.Model, inputs: dict) -> dict:
     return {name: inputs[name] for name in model.input}
 
 
+class _EpochLine(keras.callbacks.Callback):
+    """One line per epoch (Keras's own log takes two, and a progress bar when verbose=1), written after
+    ``_BestMacroF1`` has added the validation macro-F1 to the epoch's logs."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs, self.started = epochs, 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        print(epoch_line(epoch + 1, self.epochs, logs or {}, time.perf_counter() - self.started), flush=True)
+
+
+def epoch_line(epoch: int, epochs: int, logs: dict, seconds: float) -> str:
+    """``  epoch 1/2: loss 1.0664, accuracy 0.512; validation loss 0.9974, accuracy 0.788, macro-F1 0.7823 (4.0 s)``"""
+
+    def value(key: str, digits: int) -> str:
+        return f"{logs[key]:.{digits}f}" if key in logs else "?"
+
+    return (
+        f"  epoch {epoch}/{epochs}: loss {value('loss', 4)}, accuracy {value('accuracy', 3)}; validation loss "
+        f"{value('val_loss', 4)}, accuracy {value('val_accuracy', 3)}, macro-F1 {value('val_macro_f1', 4)} "
+        f"({seconds:.1f} s)"
+    )
+
+
+LAYER_NAMES = {
+    "word_embedding": "word embedding",
+    "bilstm": "BiLSTM",
+    "ngram_embedding": "word n-gram bag",
+    "char_embedding": "character n-gram bag",
+    "label": "output layer",
+}
+
+
+def size_sentence(model: keras.Model) -> str:
+    """The model's size in one sentence: parameters per member, by part, and in all (``model.summary()``'s numbers
+    without its table of colour codes)."""
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)] or [model]
+    parts = "; ".join(
+        f"{LAYER_NAMES.get(layer.name, layer.name)} {layer.count_params():,}"
+        for layer in members[0].layers
+        if layer.count_params()
+    )
+    total = model.count_params()
+    each = members[0].count_params()
+    count = (
+        f"{len(members)} members of {each:,} parameters each"
+        if len(members) > 1
+        else f"one member of {each:,} parameters"
+    )
+    return f"{count} ({parts}): {total:,} parameters in all, {total * 4 / 1e6:.1f} MB as 32-bit floats."
+
+
 def train_model(
     tokenizer: TweetTokenizer,
     train_inputs: dict,
@@ -130,6 +187,8 @@ def train_model(
     verbose: int = 2,
 ) -> tuple[keras.Model, dict]:
     """Train ``config.ensemble_size`` members (seeds seed, seed+1, ...), each kept at its best validation epoch.
+    Unless ``verbose`` is 0, each member's training is printed under a line naming it (``member 2/4 (seed 43)``):
+    one line per epoch, then the epoch kept.
 
     Returns the averaged model and ``{"members": [per-member history], "val_macro_f1": ensemble score}``.
     """
@@ -138,6 +197,8 @@ def train_model(
     members, histories = [], []
     for index in range(config.ensemble_size):
         keras.utils.set_random_seed(config.seed + index)
+        if verbose:
+            print(f"member {index + 1}/{config.ensemble_size} (seed {config.seed + index})", flush=True)
         member = build_model(tokenizer, n_labels, config, name=f"member_{index}")
         # Only the inputs this architecture takes: Keras maps a dict with extra keys by position, not name.
         train_inputs, val_inputs = (_select(member, inputs) for inputs in (train_inputs, val_inputs))
@@ -148,12 +209,14 @@ def train_model(
             validation_data=(val_inputs, val_labels),
             batch_size=config.batch_size,
             epochs=config.epochs,
-            callbacks=[tracker],
-            verbose=verbose,
+            callbacks=[tracker, _EpochLine(config.epochs)] if verbose else [tracker],
+            verbose=0,  # _EpochLine writes one line per epoch instead
             shuffle=True,
         )
         history = {key: [float(v) for v in values] for key, values in fit.history.items()}
         history["best_epoch"] = tracker.best_epoch + 1
+        if verbose:
+            print(f"  kept epoch {history['best_epoch']} (validation macro-F1 {tracker.best:.4f})", flush=True)
         histories.append(history)
         members.append(member)
     model = average_members(members)

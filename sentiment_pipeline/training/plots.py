@@ -22,6 +22,7 @@ def data_profile(frame: pd.DataFrame) -> plt.Figure:
     left.bar(counts.index, counts.values, color=[COLORS[label] for label in counts.index])
     for x, value in enumerate(counts.values):
         left.annotate(f"{value:,} ({value / max(len(frame), 1):.0%})", (x, value), ha="center", va="bottom")
+    left.set_ylim(top=max(counts.max(), 1) * 1.12)  # room for the counts above the bars
     left.set_title("Class balance")
     left.set_ylabel("tweets")
     # One bin per word count, up to a cap: one pasted 1 MB "tweet" made a histogram of 200,000 bins (10 minutes,
@@ -39,29 +40,44 @@ def data_profile(frame: pd.DataFrame) -> plt.Figure:
         )
     right.set_title("Words per tweet")
     right.set_xlabel("words" if int(words.max()) <= cap else f"words (the last bin: {cap} or more)")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))  # words are counted, never 2.5
     right.legend()
     fig.tight_layout()
     return fig
 
 
 def training_curves(history: dict) -> plt.Figure:
-    """Loss and validation macro-F1 per epoch for every ensemble member, each kept epoch marked."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
-    for index, member in enumerate(history["members"]):
+    """Loss and validation macro-F1 per epoch for every ensemble member, each kept epoch marked.
+
+    One colour per member, the line style says train or validation; one compact legend below both plots, clear of
+    the curves (eight entries inside the axes used to cover them).
+    """
+    from matplotlib.lines import Line2D
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    members = history["members"]
+    for index, member in enumerate(members):
         color = f"C{index}"
         epochs = np.arange(1, len(member["loss"]) + 1)
-        left.plot(epochs, member["loss"], "o-", color=color, label=f"member {index} train")
-        left.plot(epochs, member.get("val_loss", []), "o--", color=color, label=f"member {index} validation")
-        right.plot(epochs, member.get("val_macro_f1", []), "s-", color=color, label=f"member {index}")
+        left.plot(epochs, member["loss"], "o-", color=color)
+        left.plot(epochs, member.get("val_loss", []), "o--", color=color)
+        right.plot(epochs, member.get("val_macro_f1", []), "s-", color=color)
         right.plot(member["best_epoch"], member["val_macro_f1"][member["best_epoch"] - 1], "k*", markersize=12)
-    right.axhline(history["val_macro_f1"], color="black", linestyle=":", label="averaged model")
+    right.axhline(history["val_macro_f1"], color="black", linestyle=":")
+    right.margins(y=0.12)  # the averaged model's line often sits above every member: keep it off the frame
     left.set_title("Loss")
-    right.set_title("Validation macro-F1 (star: kept epoch)")
+    right.set_title("Validation macro-F1")
     for axis in (left, right):
         axis.set_xlabel("epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are counted, never 1.5
-        axis.legend(fontsize="small")
-    fig.tight_layout()
+    handles = [Line2D([], [], color=f"C{i}", linewidth=3, label=f"member {i + 1}") for i in range(len(members))]
+    handles += [
+        Line2D([], [], color="grey", linestyle="-", marker="o", label="train loss"),
+        Line2D([], [], color="grey", linestyle="--", marker="o", label="validation loss"),
+        Line2D([], [], color="black", linestyle="", marker="*", markersize=12, label="kept epoch"),
+        Line2D([], [], color="black", linestyle=":", label="averaged model"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), frameon=False)
     return fig
 
 

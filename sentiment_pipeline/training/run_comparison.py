@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,11 @@ from ..records.store import Store, open_store
 from . import comparison
 from .data import LABEL_COLUMN, SPLITS, TEXT_COLUMN, read_labelled, read_split, seen_in
 from .evaluation import classification_metrics
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
+
+    from .reports import ReportHeader
 
 CHANGED_TEXTS_SHOWN = 200  # the JSON and the report list this many changed predictions, most confident first
 PREDICT_CHUNK = 1024
@@ -260,49 +265,110 @@ def texts_sentence(document: Mapping[str, Any]) -> str:
     )
 
 
-def interval_table(document: Mapping[str, Any]) -> pd.DataFrame:
+SCORE_FORMAT = "{:+.4f}"  # a difference of two scores, signed
+COUNT_FORMAT = "{:,}"
+
+
+def interval_table(document: Mapping[str, Any]) -> Styler:
+    """The macro-F1 difference with its interval (4 decimals, signed), the resample and flip counts as integers."""
     f1, flips = document["macro_f1"], document["mcnemar"]
-    return pd.DataFrame(
+    low = f"{f1['confidence']:.0%} interval low"
+    frame = pd.DataFrame(
         {
-            "B − A": [f1["delta"]],
-            f"{f1['confidence']:.0%} interval low": [f1["low"]],
-            "high": [f1["high"]],
-            "resamples": [f1["resamples"]],
-            "only A right": [flips["only_a"]],
-            "only B right": [flips["only_b"]],
-            "McNemar p": [flips["p_value"]],
+            "B − A": [float(f1["delta"])],
+            low: [float(f1["low"])],
+            "high": [float(f1["high"])],
+            "resamples": [int(f1["resamples"])],
+            "only A right": [int(flips["only_a"])],
+            "only B right": [int(flips["only_b"])],
+            "McNemar p": [float(flips["p_value"])],
         }
+    )
+    return (
+        frame.style.format(SCORE_FORMAT, subset=["B − A", low, "high"])
+        .format(COUNT_FORMAT, subset=["resamples", "only A right", "only B right"])
+        .format("{:.3g}", subset=["McNemar p"])
+        .hide(axis="index")
     )
 
 
-def headline_table(document: Mapping[str, Any]) -> pd.DataFrame:
+def headline_table(document: Mapping[str, Any]) -> Styler:
+    """Both models' scores on the shared texts (4 decimals) beside each run's recorded test macro-F1."""
     rows = {}
     for side in ("a", "b"):
         metrics = document["metrics"][side]
+        recorded = document[side].get("recorded_test_macro_f1")
         rows[f"{side.upper()}: {document[side]['run_id']}"] = {
-            "macro-F1 (these texts)": metrics["macro_f1"],
-            "accuracy": metrics["accuracy"],
-            "macro-recall": metrics["macro_recall"],
-            "recorded test macro-F1": document[side].get("recorded_test_macro_f1"),
+            "macro-F1 (these texts)": float(metrics["macro_f1"]),
+            "accuracy": float(metrics["accuracy"]),
+            "macro-recall": float(metrics["macro_recall"]),
+            "recorded test macro-F1": float("nan") if recorded is None else float(recorded),
             "data sha256": str(document[side].get("data", {}).get("sha256", ""))[:12],
         }
-    return pd.DataFrame(rows).T
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    scores = ["macro-F1 (these texts)", "accuracy", "macro-recall", "recorded test macro-F1"]
+    return frame.style.format("{:.4f}", subset=scores, na_rep="not recorded")
 
 
 def params_table(document: Mapping[str, Any]) -> pd.DataFrame:
     """The parameters that differ, as text (a column mixing ints and floats would print 16 as 16.000000)."""
-    rows = [{key: str(row[key]) for key in ("name", "a", "b")} for row in document["params_differences"]]
-    return pd.DataFrame(rows, columns=["name", "a", "b"])
+    rows = [
+        {"parameter": str(row["name"]), "A": str(row["a"]), "B": str(row["b"])}
+        for row in document["params_differences"]
+    ]
+    return pd.DataFrame(rows, columns=["parameter", "A", "B"])
 
 
-def per_class_table(document: Mapping[str, Any]) -> pd.DataFrame:
-    columns = ["support", "f1_a", "f1_b", "delta_f1", "recall_a", "recall_b"]
-    return pd.DataFrame(document["per_class"]).T[columns].astype({"support": int})
+def per_class_table(document: Mapping[str, Any]) -> Styler:
+    """Per class: support as a count, F1 and recall of both sides and B − A's F1 to 4 decimals."""
+    columns = {
+        "support": "support",
+        "f1_a": "F1 A",
+        "f1_b": "F1 B",
+        "delta_f1": "F1 B − A",
+        "recall_a": "recall A",
+        "recall_b": "recall B",
+    }
+    frame = pd.DataFrame(document["per_class"]).T[list(columns)]
+    frame = frame.astype({column: float for column in columns} | {"support": int}).rename(columns=columns)
+    return (
+        frame.style.format("{:.4f}", subset=["F1 A", "F1 B", "recall A", "recall B"])
+        .format(SCORE_FORMAT, subset=["F1 B − A"])
+        .format(COUNT_FORMAT, subset=["support"])
+    )
 
 
 def changed_table(document: Mapping[str, Any]) -> pd.DataFrame:
     columns = [TEXT_COLUMN, "true", "a", "b", "b_confidence", "a_confidence", "outcome"]
     return pd.DataFrame(document["changed"]["shown"], columns=columns)
+
+
+def changed_report_table(document: Mapping[str, Any]) -> Styler:
+    """``changed_table`` as the report shows it: confidences to 3 decimals, texts aligned left, no row numbers."""
+    from .reports import text_table
+
+    names = {"a": "A", "b": "B", "b_confidence": "B's confidence", "a_confidence": "A's confidence"}
+    return text_table(
+        changed_table(document).rename(columns=names), {"B's confidence": "{:.3f}", "A's confidence": "{:.3f}"}
+    )
+
+
+def report_header(document: Mapping[str, Any], compared_at: str | None = None) -> ReportHeader:
+    """The top of ``compare``'s report: both runs and their data, the texts they were scored on, and when."""
+    from datetime import UTC, datetime
+
+    from .reports import ReportHeader, data_text, utc_text
+
+    a, b = document["a"], document["b"]
+    facts = (
+        ("Run A", str(a["run_id"])),
+        ("A's data", data_text(a.get("data"))),
+        ("Run B", str(b["run_id"])),
+        ("B's data", data_text(b.get("data"))),
+        ("Texts", texts_sentence(document)),
+        ("Compared", utc_text(compared_at or datetime.now(UTC).isoformat(timespec="seconds"))),
+    )
+    return ReportHeader(f"run {b['run_id']} against run {a['run_id']}", facts, title="Comparison report")
 
 
 def write_report(
@@ -311,11 +377,13 @@ def write_report(
     run_b: str,
     eval_data: str | None = None,
     resamples: int = comparison.DEFAULT_RESAMPLES,
+    report_code: bool = False,
 ) -> dict[str, Any]:
     """Compare B against A and store ``comparisons/[eval-<sha12>/]<A>.json`` and ``.html`` in B's record (see
     ``record.comparison_name``); returns the document
     with ``report``/``json`` (the stored URIs). The numbers are computed here, so a bad run id or evaluation file
-    fails in one line; the notebook (executed by papermill, rendered like the run reports) only presents them."""
+    fails in one line; the notebook (executed by papermill, rendered like the run reports) only presents them.
+    ``report_code``: keep the notebook's code in the HTML (hidden by default)."""
     from . import notebook_execution, notebook_sources
 
     store = open_store(store_uri)
@@ -332,7 +400,7 @@ def write_report(
             {"comparison_path": str(path)},
             cwd=Path(tmp),
         )
-        html = notebook_execution.render_html(str(notebook))
+        html = notebook_execution.render_html(str(notebook), report_header(document), show_code=report_code)
     keys = comparison_keys(run_b, run_a, document["texts"].get("eval_data", {}).get("sha256"))
     store.write_bytes(keys["json"], record.to_json_bytes(document))
     store.write_bytes(keys["html"], html.encode("utf-8"))

@@ -41,10 +41,21 @@ class RunResult:
     metrics: dict
     duration_s: float
     reproduction: dict | None = None  # reproduction.json of a `reproduce` run
+    edited_notebooks: tuple[str, ...] = ()  # source notebooks that differ from the code's (manifest `notebooks`)
 
 
 def _stderr_progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    print(message, file=sys.stderr, flush=True)
+
+
+def _interval_reading(metrics: dict) -> str:
+    """``, 95% interval [low, high]: ...`` from the training report's verdict numbers, when the run recorded them."""
+    interval = metrics.get("lstm_minus_baseline_interval")
+    if not isinstance(interval, dict):
+        return ""
+    low, high = interval["low"], interval["high"]
+    reading = "the LSTM is better" if low > 0 else "the baseline is better" if high < 0 else "no clear difference"
+    return f", {interval['confidence']:.0%} interval [{low:+.4f}, {high:+.4f}]: {reading}"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -70,6 +81,7 @@ class _Run:
         self.reproduces: str | None = None
         self.notebooks: dict[str, dict[str, Any]] = {}  # the source notebooks: sha256, edited, origin
         self.step = "start"
+        self.report_code = False  # keep the notebooks' code in the HTML reports (hidden by default)
 
     def key(self, name: str) -> str:
         return record.run_key(self.run_id, name)
@@ -173,15 +185,29 @@ def _notebook_uri(store: Store, key: str) -> str:
     return uri
 
 
-def _render_reports(run: _Run, names: list[str]) -> None:
-    """HTML for every notebook that ran, including the one that failed (its error cell is the point)."""
+def _render_reports(run: _Run, names: list[str], params: dict[str, Any], status: str) -> None:
+    """HTML for every notebook that ran, including the one that failed (its error cell is the point). Each opens with
+    a header: the run, its data, when it started, ``status`` (what the run knows as it renders: "succeeded", or
+    "failed in <step>: <message>") and the parameters the notebook takes."""
+    from .reports import run_header
+
     for name in names:
         nb_key = run.key(f"notebooks/{name}.ipynb")
         if not run.store.exists(nb_key):
             continue
         run.note_existing(f"notebooks/{name}.ipynb")
         try:
-            html = notebook_execution.render_html(run.store.uri_for(nb_key))
+            header = run_header(
+                name,
+                run.run_id,
+                data=run.data_info,
+                params=params,
+                started_at=run.started_at,
+                status=status,
+                eval_data=run.eval_data_info,
+                reproduces=run.reproduces,
+            )
+            html = notebook_execution.render_html(run.store.uri_for(nb_key), header, show_code=run.report_code)
         except Exception as exc:  # a broken notebook must not hide the original failure
             run.progress(f"could not render {name}.html: {_one_line(exc)}")
             continue
@@ -198,6 +224,8 @@ def run_pipeline(
     eval_data_uri: str | None = None,
     notebooks: Path | None = None,
     reproduces: str | None = None,
+    verbose: bool = False,
+    report_code: bool = False,
 ) -> RunResult:
     """Run preprocess and train notebooks on ``data_uri``, recording everything under ``store_uri``.
 
@@ -207,7 +235,9 @@ def run_pipeline(
 
     ``notebooks``: a folder with the notebooks to execute (default: the package's). ``reproduces``: the run this
     one re-executes; the record then names it, holds ``reproduction.json``, and ``latest.json`` stays where it is
-    (a reproduction checks a model, it does not offer a new one).
+    (a reproduction checks a model, it does not offer a new one). ``verbose``: papermill's per-cell progress and the
+    cells' output on the console too (the default is one line per step; the record has everything).
+    ``report_code``: the HTML reports keep the notebooks' code (hidden by default; the executed notebooks keep it).
     """
     params = run_params.resolve(overrides)
     run_id = record.check_run_id(run_id or record.new_run_id())
@@ -220,10 +250,11 @@ def run_pipeline(
 
     run = _Run(store, run_id, progress)
     run.reproduces = reproduces
+    run.report_code = report_code
     run.notebooks = notebook_sources.describe(source, notebook_execution.PIPELINE_NOTEBOOKS)
     run.claim(take_over_stale)  # also proves the store is writable before any real work
     with _stoppable() as stop:
-        return _execute(run, data_uri, params, source.path, progress, eval_data_uri, stop)
+        return _execute(run, data_uri, params, source.path, progress, eval_data_uri, stop, verbose)
 
 
 class _Stop:
@@ -281,9 +312,14 @@ def _execute(
     progress: Progress,
     eval_data_uri: str | None,
     stop: _Stop,
+    verbose: bool = False,
 ) -> RunResult:
     store, run_id = run.store, run.run_id
     progress(f"run {run_id} -> {store.uri_for(run.key(''))}")
+    edited = record.edited_notebooks({"notebooks": run.notebooks})
+    if edited:
+        what = "recorded notebooks differ from the installed ones" if run.reproduces else "edited notebooks"
+        progress(f"  {what}: {', '.join(edited)} (compared with {run.notebooks[edited[0]]['compared_with']})")
     workdir = Path(tempfile.mkdtemp(prefix="sentiment-run-"))
     executed: list[str] = []
     try:
@@ -307,7 +343,7 @@ def _execute(
             eval_staged = _stage(eval_raw, workdir / "input" / "eval", run.eval_data_info["name"])
         run.timings["data_s"] = round(time.perf_counter() - started, 2)
         progress(
-            f"data: {len(dataset.frame):,} usable rows, sha256 {dataset.sha256[:12]}"
+            f"  data      {facts['name']}: {len(dataset.frame):,} usable rows, sha256 {dataset.sha256[:12]}"
             + (f", {dataset.dropped_empty} empty texts dropped" if dataset.dropped_empty else "")
         )
         run.put(record.PARAMS, record.to_json_bytes(run.params_document(params)))
@@ -322,7 +358,8 @@ def _execute(
         }
         for index, nb_name in enumerate(notebook_execution.PIPELINE_NOTEBOOKS, start=1):
             run.step = nb_name
-            progress(f"[{index}/{len(notebook_execution.PIPELINE_NOTEBOOKS)}] executing {nb_name}.ipynb")
+            if verbose:  # the cells' lines follow; without them the step's one line comes when it ends
+                progress(f"  executing {nb_name}.ipynb")
             executed.append(nb_name)
             try:
                 seconds = notebook_execution.execute(
@@ -331,19 +368,23 @@ def _execute(
                     notebook_params,
                     cwd=workdir,
                     before_cell=stop.check,
+                    verbose=verbose,
                 )
             finally:
                 stop.check()  # the reason a kernel ended by SIGTERM failed its cell (DeadKernelError) is the signal
             run.timings[f"{nb_name}_s"] = round(seconds, 2)
-            progress(f"{nb_name} done in {seconds:.1f}s")
+            progress(
+                f"  [{index}/{len(notebook_execution.PIPELINE_NOTEBOOKS)}] {nb_name + '.ipynb':<17} {seconds:6.1f} s"
+            )
 
         run.step = "record"
         started = time.perf_counter()
-        _render_reports(run, executed)
+        _render_reports(run, executed, params, "succeeded")
         _upload_tree(run, workdir / "data", "data")
         _upload_tree(run, workdir / "model", "model")
         metrics = json.loads((workdir / "out" / record.METRICS).read_text(encoding="utf-8"))
         run.timings["record_s"] = round(time.perf_counter() - started, 2)
+        progress(f"  {'record':<23} {run.timings['record_s']:6.1f} s")
         metrics["timings"] = {**run.timings, "total_s": round(time.perf_counter() - run.clock, 2)}
         run.put(record.METRICS, record.to_json_bytes(metrics))
         reproduction = None
@@ -353,7 +394,7 @@ def _execute(
             run.step = "compare"
             reproduction = compare_records(store, run.reproduces, run_id, run.manifest(record.RUNNING))
             run.put(record.REPRODUCTION, record.to_json_bytes(reproduction))
-            progress(f"reproduction: {summary(reproduction)}")
+            progress(f"  reproduction: {summary(reproduction)}")
         run.write_manifest("succeeded")
         if not run.reproduces:
             store.write_bytes(
@@ -362,19 +403,30 @@ def _execute(
                     {"run_id": run_id, "updated_at": record.utc_now(), "macro_f1": metrics["model"]["macro_f1"]}
                 ),
             )
+        lstm, baseline = metrics["model"]["macro_f1"], metrics["baseline"]["macro_f1"]
         progress(
-            f"succeeded: macro-F1 {metrics['model']['macro_f1']:.4f} "
-            f"(baseline {metrics['baseline']['macro_f1']:.4f})"
+            f"succeeded in {time.perf_counter() - run.clock:.0f} s: macro-F1 {lstm:.4f} against the baseline's "
+            f"{baseline:.4f} ({lstm - baseline:+.4f}{_interval_reading(metrics)})"
             + ("" if run.reproduces else f"; latest.json -> {run_id}")
         )
-        return RunResult(run_id, store.uri, metrics, round(time.perf_counter() - run.clock, 2), reproduction)
+        progress(f"reports: {store.uri_for(run.key('reports/'))} ({', '.join(f'{n}.html' for n in executed)})")
+        return RunResult(
+            run_id,
+            store.uri,
+            metrics,
+            round(time.perf_counter() - run.clock, 2),
+            reproduction,
+            tuple(record.edited_notebooks({"notebooks": run.notebooks})),
+        )
     except BaseException as exc:
         if isinstance(exc, Terminated):  # the failed record must get written; SIGKILL still ends the process
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         message = str(exc) if isinstance(exc, (DatasetError, StoreError, Terminated)) else _one_line(exc)
         progress(f"FAILED in {run.step}: {message}")
+        for line in notebook_execution.failure_details(exc):
+            progress(f"  {line}")
         if run.step not in ("record", "compare"):
-            _render_reports(run, executed)
+            _render_reports(run, executed, params, f"failed in {run.step}: {message}")
         run.write_manifest("failed", message)
         if isinstance(exc, KeyboardInterrupt):
             raise

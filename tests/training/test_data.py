@@ -110,3 +110,16 @@ def test_duplicates_never_straddle_the_split_and_are_counted():
 def test_profile_counts():
     stats = profile(load_dataset(GOOD.encode()).frame)
     assert stats["rows"] == 60 and stats["labels"] == {"negative": 20, "neutral": 20, "positive": 20}
+
+
+def test_the_profile_table_prints_counts_as_integers_and_averages_to_one_decimal():
+    import re
+
+    from sentiment_pipeline.training.data import profile_table
+
+    html = profile_table(profile(load_dataset(GOOD.encode()).frame)).to_html()
+    names = re.findall(r'class="row_heading[^>]*>([^<]*)<', html)
+    cells = dict(zip(names, re.findall(r'class="data[^>]*>([^<]*)<', html), strict=True))
+    assert cells["rows"] == "60" and cells["labelled negative"] == "20" and cells["exact duplicate texts"] == "0"
+    assert cells["characters per text, max"].isdigit() and cells["words per text, max"] == "5"
+    assert cells["words per text, mean"] == "5.0" and len(cells["characters per text, mean"].split(".")[1]) == 1

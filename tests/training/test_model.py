@@ -64,3 +64,26 @@ def test_a_text_that_cleans_to_nothing_gets_finite_probabilities(tokenizer):
         model = build_model(fitted, 3, TINY)
         probabilities = keras_predictor(model, fitted, ["negative", "neutral", "positive"]).predict_proba(texts)
         assert np.isfinite(probabilities).all() and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5), texts
+
+
+def test_each_members_training_is_labelled_one_line_per_epoch_and_the_size_is_a_sentence(tokenizer, capsys):
+    import re
+
+    from sentiment_pipeline.training.model import size_sentence
+
+    inputs = tokenizer.encode(TEXTS)
+    labels = np.array([2, 0, 1, 2], dtype=np.int32)
+    config = ModelConfig(**{**TINY.to_dict(), "ensemble_size": 2, "epochs": 2, "patience": 5, "seed": 42})
+
+    model, _ = train_model(tokenizer, inputs, labels, inputs, labels, 3, config)
+
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("member")] == ["member 1/2 (seed 42)", "member 2/2 (seed 43)"]
+    epochs = [line for line in lines if line.startswith("  epoch")]
+    assert len(epochs) == 4 and all(re.search(r"validation loss [\d.]+, .*macro-F1 [\d.]+ \(", e) for e in epochs)
+    assert lines[1].startswith("  epoch 1/2: loss ") and lines[3].startswith("  kept epoch ")
+    assert not [line for line in lines if "Epoch 1/" in line or "━" in line or "\x1b[" in line]  # no Keras log or bars
+    sentence = size_sentence(model)
+    each = model.layers[-2].count_params()  # a member
+    assert sentence.startswith(f"2 members of {each:,} parameters each (word embedding ")
+    assert f"{model.count_params():,} parameters in all" in sentence and "\x1b[" not in sentence

@@ -6,6 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from sentiment_pipeline.records import record
 from sentiment_pipeline.training.reproduction import compare_metrics, compare_weights, summary
 
 
@@ -110,6 +111,13 @@ def test_reproducing_a_run_gives_identical_metrics_and_weights_in_a_run_that_nam
     assert outcome["metrics"]["compared"] > 50 and outcome["splits_identical"] and outcome["tokenizer_identical"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["reproduces"] == source_id
+    # it ran the source's recorded notebooks, and says whether they differ from the installed ones: exactly when the
+    # source's own notebooks were edited (both are held against the same package or commit)
+    source_manifest = json.loads((store / "runs" / source_id / "manifest.json").read_text())
+    assert {entry["origin"] for entry in manifest["notebooks"].values()} == {f"run {source_id}"}
+    assert out["recorded_notebooks_differ"] == record.edited_notebooks(source_manifest)
+    for name, entry in manifest["notebooks"].items():  # an executed copy hashes like its source, cell for cell
+        assert entry["cells_sha256"] == source_manifest["notebooks"][name]["cells_sha256"]
     assert "reproduction.json" in {entry["path"] for entry in manifest["files"]}  # part of the verified record
     recorded = json.loads((store / "runs" / source_id / "params.json").read_text())
     reproduced = json.loads((run_dir / "params.json").read_text())

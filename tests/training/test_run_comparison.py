@@ -88,6 +88,55 @@ def test_probabilities_come_back_in_the_comparisons_label_order():
         probabilities(_Reordered(), ["x"], ["negative", "positive"])
 
 
+def _document():
+    frame = _frame([("a", "positive"), ("b", "negative"), ("c", "neutral"), ("d", "positive"), ("e", "negative")])
+    proba_a = np.array([[0.1, 0.2, 0.7], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.6, 0.3, 0.1], [0.8, 0.1, 0.1]])
+    proba_b = np.array([[0.1, 0.1, 0.8], [0.91234, 0.04, 0.04766], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.1, 0.3, 0.6]])
+    data = {"name": "tweets.csv", "rows": 5, "sha256": "0123456789abcdef"}
+    a = {"run_id": "A", "params": {"seed": 1}, "data": data, "recorded_test_macro_f1": None}
+    b = {"run_id": "B", "params": {"seed": 2}, "data": data, "recorded_test_macro_f1": 0.81234}
+    texts = {"source": "test splits", "n": 5, "excluded_seen_in_training": 2}
+    return comparison_document(frame, LABELS, proba_a, proba_b, a=a, b=b, texts=texts, resamples=200)
+
+
+def _cells(styler) -> list[str]:
+    import re
+
+    return re.findall(r'<td id="[^"]*" class="data[^"]*" >([^<]*)</td>', styler.to_html())
+
+
+def test_the_report_tables_print_counts_as_integers_and_scores_rounded():
+    from sentiment_pipeline.training.run_comparison import (
+        changed_report_table,
+        headline_table,
+        interval_table,
+        per_class_table,
+    )
+
+    document = _document()
+    per_class = _cells(per_class_table(document))
+    assert per_class[0] == "2" and all(len(cell.split(".")[1]) == 4 for cell in per_class[1:6])  # support, scores
+    assert per_class[3].startswith(("+", "-"))  # F1 B − A, signed
+    interval = _cells(interval_table(document))
+    assert interval[3:6] == ["200", "1", "1"] and interval[0] == f"{document['macro_f1']['delta']:+.4f}"
+    headline = _cells(headline_table(document))
+    assert headline[3] == "not recorded" and headline[8] == "0.8123" and headline[4] == "0123456789ab"
+    changed = _cells(changed_report_table(document))
+    assert changed[:7] == ["b", "negative", "neutral", "negative", "0.912", "0.700", "fixed"]
+
+
+def test_the_comparison_reports_header_names_both_runs_their_data_and_the_texts():
+    from sentiment_pipeline.training.run_comparison import report_header
+
+    header = report_header(_document(), compared_at="2026-12-04T17:00:00+00:00")
+    facts = dict(header.facts)
+    assert header.page_title == "Comparison report · run B against run A"
+    assert facts["Run A"] == "A" and facts["Run B"] == "B"
+    assert facts["A's data"] == "tweets.csv · 5 rows · sha256 0123456789ab"
+    assert facts["Texts"].startswith("5 texts from the union of both runs' test splits; 2 left out")
+    assert facts["Compared"] == "2026-12-04 17:00 UTC"
+
+
 # ---- `sentiment-pipeline compare` on real recorded runs -------------------------------------------------------------
 @pytest.mark.slow
 def test_compare_scores_two_runs_on_texts_neither_trained_on_and_stores_the_report_in_bs_record(

@@ -121,3 +121,29 @@ def test_a_succeeded_run_id_is_never_overwritten(finished_run, labelled_csv):
     result = cli("run", "--data", str(labelled_csv), "--store", str(store), "--run-id", run_id, *FAST)
     assert result.returncode == 2 and "already succeeded" in result.stderr
     assert (store / "runs" / run_id / "manifest.json").read_bytes() == before
+
+
+def test_the_console_says_one_line_per_step_and_where_the_reports_are(first_run):
+    """What `make run` and the Airflow task log show: a few plain lines; the cells' output stays in the record."""
+    lines = first_run.stderr.strip().splitlines()
+    assert len(lines) <= 12, first_run.stderr
+    steps = [line.split()[1] for line in lines if line.lstrip().startswith("[")]
+    assert steps == ["preprocess.ipynb", "train.ipynb"]  # one line each, with its time
+    assert all(line.rstrip().endswith(" s") for line in lines if line.lstrip().startswith("["))
+    closing = next(line for line in lines if line.startswith("succeeded in "))
+    assert "against the baseline's" in closing and "interval [" in closing and "latest.json -> first-run" in closing
+    reports = next(line for line in lines if line.startswith("reports: "))
+    assert str(first_run.store / "runs" / "first-run" / "reports") in reports and "train.html" in reports
+    for noise in ("Executing Cell", "IPKernelApp", "KeyboardInterrupt", "Styler at 0x", "\x1b[", "Epoch 1/"):
+        assert noise not in first_run.stderr, noise
+
+
+def test_verbose_shows_each_cell_without_colour_codes_or_object_reprs(labelled_csv, tmp_path):
+    from support.project import TINY, as_args
+
+    result = cli(
+        "run", "--data", str(labelled_csv), "--store", str(tmp_path / "store"), "-v", *as_args(TINY), check=True
+    )
+    assert result.stderr.count("Executing Cell") >= 20 and "member 1/1" in result.stderr  # cells and their output
+    for noise in ("IPKernelApp", "KeyboardInterrupt", "Styler at 0x", "object>", "\x1b["):
+        assert noise not in result.stderr, noise

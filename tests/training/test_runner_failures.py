@@ -97,10 +97,20 @@ def test_failing_notebook_cell_keeps_the_executed_notebook_and_a_failed_manifest
     )
     assert result.returncode == 1
     assert "run broken-run failed in train: cell" in result.stderr and "boom: simulated failure" in result.stderr
+    # the console shows the failing cell and its traceback's tail, and nothing of the cells that worked
+    assert "    raise RuntimeError('boom: simulated failure')" in result.stderr and "traceback (tail):" in result.stderr
+    assert (
+        "\x1b[" not in result.stderr
+        and "Executing Cell" not in result.stderr
+        and "KeyboardInterrupt" not in result.stderr
+    )
 
     run = store / "runs" / "broken-run"
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "failed" and manifest["failed_step"] == "train"
+    edited = manifest["notebooks"]["train.ipynb"]  # the inserted cell is an edit, and the record says whose
+    assert edited["edited"] is True and edited["origin"] == "SENTIMENT_PIPELINE_NOTEBOOKS"
+    assert edited["path"] == str(broken / "train.ipynb") and edited["compared_with"].startswith("git ")
     assert "RuntimeError: boom: simulated failure" in manifest["error"]
     executed = nbformat.read(run / "notebooks" / "train.ipynb", as_version=4)
     errors = [
