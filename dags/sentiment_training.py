@@ -11,7 +11,8 @@ new image, ``smoke_test`` calls the endpoint. Configuration is the Airflow Varia
 Local mode (``SENTIMENT_PIPELINE_MODE=local``): the same CLI as local processes; deploy = register the
 model and build the bento. Data and store from ``SENTIMENT_PIPELINE_DATA`` / ``SENTIMENT_PIPELINE_STORE``.
 
-Nothing heavy is imported here and nothing calls AWS at parse time. See docs/airflow.md.
+``train`` links the run's reports in the UI (extra links "Run reports" and "Runs index": the S3 console, or
+``file://`` in local mode). Nothing heavy is imported here and nothing calls AWS at parse time. See docs/airflow.md.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from airflow.sdk import DAG, Param, XComArg, chain, task
 from sentiment_pipeline.deploy import dag_tasks
 from sentiment_pipeline.deploy import orchestration as orch
 from sentiment_pipeline.deploy import quality_gate as quality_gate_rule
+from sentiment_pipeline.deploy.airflow_links import link_reports
 from sentiment_pipeline.params import BY_NAME, DEFAULTS, FORM_PARAMETERS
 
 DAG_ID = "sentiment_training"
@@ -182,13 +184,14 @@ with DAG(
     gate = quality_gate(config)
 
     if MODE == "ecs":
-        train = fargate_task("train", config, "training", TRAIN_TIMEOUT)
+        train = link_reports(fargate_task("train", config, "training", TRAIN_TIMEOUT))
         evaluate = fargate_task("evaluate", config, "gate", EVALUATE_TIMEOUT, overrides=plan["overrides"])
         package = fargate_task("package", config, "package", BUILD_TIMEOUT)
         build_image = fargate_task("build_image", config, "image_builder", BUILD_TIMEOUT)
         chain(config, train, plan, evaluate, gate, package, build_image, deploy(config), smoke_test(config))
     else:
         train = train_locally(config["train_command"])
+        link_reports(train.operator)
         evaluate = evaluate_locally(plan)
         package = package_locally(config["package_command"])
         chain(config, train, plan, evaluate, gate, package, deploy_locally(config, package), smoke_test(config))

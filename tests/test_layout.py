@@ -6,6 +6,7 @@ Checked in a fresh interpreter per module, so one test's imports cannot hide ano
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,28 @@ ALLOWED_GROUPS = {
 }
 
 
+# Airflow's plugin manager imports this one module of deploy/ (the package's `airflow.plugins` entry point): it is the
+# Airflow plugin class itself, so it imports Airflow; nothing of the package imports it.
+AIRFLOW_PLUGIN = "sentiment_pipeline.deploy.airflow_plugin"
+
+
 def modules(group: str) -> list[str]:
     return sorted(
         f"sentiment_pipeline.{group}.{p.stem}" if p.stem != "__init__" else f"sentiment_pipeline.{group}"
         for p in (PACKAGE / group).glob("*.py")
+        if f"sentiment_pipeline.{group}.{p.stem}" != AIRFLOW_PLUGIN
     )
+
+
+def test_the_airflow_plugin_is_an_entry_point_and_only_airflow_imports_it():
+    entry_points = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["airflow.plugins"]
+    assert entry_points == {"sentiment_store": f"{AIRFLOW_PLUGIN}:SentimentStorePlugin"}
+    plugin = PACKAGE / "deploy" / "airflow_plugin.py"
+    for path in PACKAGE.rglob("*.py"):
+        assert plugin not in package_imports(path), f"{path} imports the Airflow plugin"
+    loaded = imported_after(AIRFLOW_PLUGIN)  # with Airflow, as its plugin manager loads it: nothing that trains
+    heavy = {n.split(".")[0] for n in loaded} & (TRAINING_ONLY | {"tensorflow", "keras", "bentoml"})
+    assert not heavy, heavy
 
 
 def imported_after(module: str, blocked: set[str] = frozenset()) -> set[str]:

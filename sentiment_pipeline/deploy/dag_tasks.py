@@ -24,6 +24,7 @@ from typing import Any
 from ..records.record import DEPLOYED, GATE, read_deployed_run_id, read_json, read_metrics, run_key, to_json_bytes
 from ..records.store import S3Store, Store, open_store
 from . import orchestration as orch
+from . import store_view
 from .packaging import local_executable
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def resolve_run_config(
         "eval_data_uri": eval_data,
         "image": image,
         "model_tag": orch.model_tag(run_id),
+        "report_links": orch.report_links(store, run_id, config["region"]),  # the train task's extra links
         "network_configuration": orch.network_configuration(config),
         "training_overrides": orch.container_overrides(
             training,
@@ -112,6 +114,8 @@ def _local_config(form: Mapping[str, Any], run_id: str, overrides: list[str], pr
         "store_uri": store,
         "model_tag": orch.model_tag(run_id),
         "bento_tag": orch.bento_tag(run_id),
+        # the train task's extra links: the store as the Airflow web server serves it (store_view), or the S3 console
+        "report_links": orch.report_links(store, run_id, configured.get("region"), store_view.served_url(store)),
         "train_command": [exe, *command[1:]],
         "package_command": [exe, *orch.package_command(store, run_id)[1:], "--project-dir", str(project_dir)],
     }

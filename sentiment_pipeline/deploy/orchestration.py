@@ -16,10 +16,12 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import CommandFailed, ConfigError
 from ..params import DEFAULTS, FORM_PARAMETERS, ParamError, parse_overrides, resolve
-from ..records.record import check_run_id
+from ..records.record import INDEX, check_run_id, run_key
+from ..records.store import LocalStore, S3Store, open_store
 from .packaging import BENTO_NAME, DOCKERFILE, context_key
 from .registry import MODEL_NAME, bento_version
 
@@ -172,6 +174,58 @@ def model_tag(run_id: str) -> str:
 
 def bento_tag(run_id: str) -> str:
     return f"{BENTO_NAME}:{bento_version(run_id)}"
+
+
+# The train task's extra links (name -> URL): resolve_config composes them, deploy/airflow_links.py shows them.
+RUN_REPORTS_LINK, RUNS_INDEX_LINK = "Run reports", "Runs index"
+
+
+def aws_console_domain(region: str) -> str:
+    """The AWS console's domain for a region's partition (as the Amazon provider's console links choose it)."""
+    if region.startswith("cn-"):
+        return "amazonaws.cn"
+    if region.startswith("us-gov-"):
+        return "amazonaws-us-gov.com"
+    return "aws.amazon.com"
+
+
+def report_links(
+    store_uri: str, run_id: str, region: str | None = None, served_at: str | None = None
+) -> dict[str, str]:
+    """Where a person reads a run's reports: ``{RUN_REPORTS_LINK: ..., RUNS_INDEX_LINK: ...}``.
+
+    An S3 store: the S3 console's pages of ``<prefix>/runs/<run>/reports/`` and of ``<prefix>/index.html`` (the
+    console signs the person in; the objects are private). A local store: its run's reports folder and ``index.html``
+    at the run's row (``#run-<id>``, which the index highlights), under ``served_at`` when a web server serves the
+    store there (local-mode Airflow: ``store_view.MOUNT``; the Airflow UI shows no ``file://`` link), else as
+    ``file://`` URLs.
+    """
+    check_run_id(run_id)
+    store = open_store(store_uri)
+    if isinstance(store, S3Store):  # without a region (local mode on an S3 store) the console finds the bucket
+        console = f"https://console.{aws_console_domain(region or '')}/s3"
+        bucket, where = quote(store.bucket, safe=""), f"region={quote(region, safe='')}&" if region else ""
+
+        def prefix(key: str) -> str:
+            return quote(f"{store.prefix}/{key}" if store.prefix else key, safe="/")
+
+        return {
+            RUN_REPORTS_LINK: f"{console}/buckets/{bucket}?{where}prefix={prefix(run_key(run_id, 'reports/'))}"
+            "&showversions=false",
+            RUNS_INDEX_LINK: f"{console}/object/{bucket}?{where}prefix={prefix(INDEX)}",
+        }
+    anchor = quote(f"run-{run_id}", safe=":+")
+    if served_at:
+        base = served_at.rstrip("/")
+        return {
+            RUN_REPORTS_LINK: f"{base}/{quote(run_key(run_id, 'reports/'), safe='/')}",
+            RUNS_INDEX_LINK: f"{base}/{INDEX}#{anchor}",
+        }
+    root = store.root if isinstance(store, LocalStore) else Path(store_uri)
+    return {
+        RUN_REPORTS_LINK: (root / run_key(run_id, "reports")).as_uri() + "/",
+        RUNS_INDEX_LINK: f"{(root / INDEX).as_uri()}#{anchor}",
+    }
 
 
 def kaniko_command(context: str, destination: str) -> list[str]:

@@ -39,19 +39,27 @@ def bento_version(run_id: str) -> str:
 def register_run(store_uri: str, run_id: str = "latest") -> dict:
     """Copy the run's model into the local BentoML model store; idempotent for an already registered run.
 
-    Returns ``{"tag": ..., "run_id": ..., "created": bool, "metadata": {...}}``.
+    ``run_id``: a run id, ``latest`` or ``served`` (the promoted run, else the newest succeeded run:
+    ``record.serving_run``).
+    Returns ``{"tag": ..., "run_id": ..., "chosen": why that run (None: named), "created": bool, "metadata": {...}}``.
     """
     import bentoml
 
     store = open_store(store_uri)
-    run_id = record.resolve_run_id(store, run_id)
+    run_id, chosen = record.choose_run(store, run_id)
     manifest = record.succeeded_manifest(store, run_id)
 
     tag = f"{MODEL_NAME}:{bento_version(run_id)}"
     try:
         existing = bentoml.models.get(tag)
         if (Path(existing.path) / ONNX_FILE).is_file():
-            return {"tag": str(existing.tag), "run_id": run_id, "created": False, "metadata": existing.info.metadata}
+            return {
+                "tag": str(existing.tag),
+                "run_id": run_id,
+                "chosen": chosen,
+                "created": False,
+                "metadata": existing.info.metadata,
+            }
         bentoml.models.delete(tag)  # registered before models carried model.onnx: the service could not load it
     except bentoml.exceptions.NotFound:
         pass
@@ -81,7 +89,7 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
         with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
             for name in SERVED_FILES:
                 shutil.copy2(staged / name, Path(model.path) / name)
-    return {"tag": str(model.tag), "run_id": run_id, "created": True, "metadata": metadata}
+    return {"tag": str(model.tag), "run_id": run_id, "chosen": chosen, "created": True, "metadata": metadata}
 
 
 EXPORTER_MODULES = ("tensorflow", "keras", "tf2onnx", "onnxruntime")  # what exporting a recorded model needs

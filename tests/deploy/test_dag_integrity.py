@@ -12,6 +12,7 @@ from support.airflow_harness import DAG_ID, clean_environ
 from support.project import BIN, ROOT
 
 DEPLOY_TASKS = ("package", "build_image", "deploy", "smoke_test")  # ECS mode, after the gate
+REPORT_LINKS = ["Run reports", "Runs index"]  # the train task's extra links (deploy/airflow_links.py)
 
 PROBE = r"""
 import json, sys
@@ -28,6 +29,9 @@ from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1])
 dag = bag.dags.get("sentiment_training")
 gate = dag.get_task("quality_gate") if dag else None
+# what the API server (and so the UI) sees: the DAG as serialized into the database and read back
+from airflow.serialization.serialized_objects import DagSerialization
+served = DagSerialization.from_dict(DagSerialization.to_dict(dag)) if dag else None
 print(json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "heavy": [m for m in ("tensorflow", "bentoml", "pandas", "keras", "sklearn") if m in sys.modules],
@@ -36,6 +40,7 @@ print(json.dumps({
     "schedule": str(dag.schedule) if dag else None,
     "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks} if dag else None,
     "gate_skips_all_downstream": getattr(gate, "ignore_downstream_trigger_rules", None),
+    "extra_links": {t.task_id: t.extra_links for t in served.tasks if t.extra_links} if served else None,
 }))
 """
 
@@ -85,6 +90,7 @@ def test_ecs_mode_parses_without_aws_or_heavy_imports(tmp_path):
     # gate's decision itself is tested in process (test_orchestration.py, test_dag_ecs.py's gate test).
     assert info["gate_skips_all_downstream"] is True
     assert {t: info["trigger_rules"][t] for t in DEPLOY_TASKS} == dict.fromkeys(DEPLOY_TASKS, "all_success")
+    assert info["extra_links"] == {"train": REPORT_LINKS}  # the run's reports, from the training task's page
 
 
 def test_local_mode_has_the_same_story_without_ecs(tmp_path):
@@ -102,6 +108,7 @@ def test_local_mode_has_the_same_story_without_ecs(tmp_path):
     }
     assert "EcsRunTaskOperator" not in info["types"].values()
     assert info["schedule"] == "@daily"
+    assert info["extra_links"] == {"train": REPORT_LINKS}
 
 
 def test_an_unknown_mode_is_an_import_error_that_names_it(tmp_path):

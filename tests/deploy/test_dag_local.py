@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from html import escape
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 
-from support.airflow_harness import dags_test
+from support.airflow_harness import airflow_api, dags_test, extra_links
 from support.project import BIN, SAMPLE_RUN_ID, TINY
 
 pytestmark = pytest.mark.slow
@@ -67,6 +69,28 @@ def test_local_mode_runs_the_whole_dag_and_leaves_a_run_a_model_and_a_bento(airf
     assert gate["decision"] == "promote" and gate["deployed"] is None and gate["interval"] is None
     assert "nothing deployed to compare with" in gate["reason"]
     assert "quality gate PROMOTE" in result.output
+    # the train task links the run's reports and its row of the runs index, on Airflow's own web server (the UI shows
+    # no file:// link): the store as the package's Airflow plugin (deploy/airflow_plugin.py) serves it, to Airflow
+    # users only, sandboxed
+    links = extra_links(env, result.run_id, "train")
+    assert links == {
+        "Run reports": f"/sentiment-store/runs/{quote(result.run_id, safe='')}/reports/",
+        "Runs index": f"/sentiment-store/index.html#{quote(f'run-{result.run_id}', safe=':+')}",
+    }
+    index_path, fragment = links["Runs index"].split("#")
+    listing, report, index, anonymous = airflow_api(
+        env,
+        (links["Run reports"], True),
+        (links["Run reports"] + "train.html", True),
+        (index_path, True),
+        (links["Run reports"] + "train.html", False),
+    )
+    assert listing["status"] == report["status"] == index["status"] == 200, (listing, report, index)
+    assert '<a href="train.html">train.html</a>' in listing["text"]
+    assert report["text"] == (run_dir / "reports" / "train.html").read_text()
+    assert report["headers"]["content-security-policy"] == "sandbox"  # no scripts, no access to Airflow's origin
+    assert f'<tr id="{escape(unquote(fragment), quote=True)}">' in index["text"]
+    assert anonymous["status"] in (401, 403) and "macro" not in anonymous["text"]
 
 
 def _local_env(airflow_env, data: Path, store: Path, home: Path) -> dict[str, str]:
@@ -93,6 +117,8 @@ def test_the_gate_holds_a_run_below_the_threshold_and_one_that_may_be_worse_than
     gate = json.loads((store / "runs" / below.run_id / "gate.json").read_text())
     assert gate["decision"] == "hold" and "below the threshold 0.9900" in gate["reason"]
     assert "quality gate HOLD" in below.output
+    held_reports = extra_links(env, below.run_id, "train")["Run reports"]  # a held run's too
+    assert held_reports == f"/sentiment-store/runs/{quote(below.run_id, safe='')}/reports/"
 
     (store / "deployed.json").write_text(json.dumps({"run_id": SAMPLE_RUN_ID}))
     worse = dags_test(env, {**TINY, "min_macro_f1": 0.0})

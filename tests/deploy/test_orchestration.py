@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +175,44 @@ def test_a_task_definition_revision_keeps_everything_but_the_image_and_adds_the_
     assert current["containerDefinitions"][1]["image"] == "repo:old"  # the input is not modified
     with pytest.raises(orch.ConfigError, match="has no container 'api'"):
         orch.task_definition_revision(current, "api", "repo:new", {})
+
+
+AIRFLOW_RUN_ID = "manual__2026-12-04T16:20:00.123456+00:00"  # ":" and "+" must survive a URL
+
+
+def test_report_links_open_the_runs_reports_in_the_s3_console():
+    links = orch.report_links("s3://artifacts/pipeline", AIRFLOW_RUN_ID, "eu-west-1")
+    run = "manual__2026-12-04T16%3A20%3A00.123456%2B00%3A00"
+    assert links == {
+        "Run reports": "https://console.aws.amazon.com/s3/buckets/artifacts?region=eu-west-1"
+        f"&prefix=pipeline/runs/{run}/reports/&showversions=false",
+        "Runs index": "https://console.aws.amazon.com/s3/object/artifacts?region=eu-west-1&prefix=pipeline/index.html",
+    }
+    china = orch.report_links("s3://artifacts", "r1", "cn-north-1")["Run reports"]
+    assert china.startswith("https://console.amazonaws.cn/s3/buckets/artifacts?region=cn-north-1&prefix=runs/r1/")
+    # local mode on an S3 store may not know the region: the console finds the bucket
+    assert "region=" not in orch.report_links("s3://artifacts", "r1")["Runs index"]
+
+
+def test_report_links_of_a_local_store_are_file_urls_of_the_reports_and_the_runs_row(tmp_path):
+    from urllib.parse import unquote, urlparse
+
+    store = tmp_path / "a store"
+    reports = store / "runs" / AIRFLOW_RUN_ID / "reports"
+    reports.mkdir(parents=True)
+    (store / "index.html").write_text("<p>index</p>")
+    for uri in (str(store), store.as_uri()):
+        links = orch.report_links(uri, AIRFLOW_RUN_ID)
+        folder, index = urlparse(links["Run reports"]), urlparse(links["Runs index"])
+        assert folder.scheme == index.scheme == "file"
+        assert links["Run reports"].endswith("/") and Path(unquote(folder.path)) == reports
+        assert Path(unquote(index.path)) == store / "index.html"
+        assert unquote(index.fragment) == f"run-{AIRFLOW_RUN_ID}"  # the row's id: the index highlights it
+
+
+def test_report_links_of_a_store_a_web_server_serves_are_its_urls():
+    links = orch.report_links("/srv/store", AIRFLOW_RUN_ID, served_at="/sentiment-store/")
+    assert links == {
+        "Run reports": "/sentiment-store/runs/manual__2026-12-04T16%3A20%3A00.123456%2B00%3A00/reports/",
+        "Runs index": "/sentiment-store/index.html#run-manual__2026-12-04T16:20:00.123456+00:00",
+    }

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from support.project import BIN, ROOT
 
@@ -69,3 +70,44 @@ def dags_test(env: dict[str, str], conf: dict, timeout: float = 600) -> DagRunRe
         (state,) = db.execute("select state from dag_run where run_id = ?", (run_id,)).fetchone()
         tasks = dict(db.execute("select task_id, state from task_instance where run_id = ?", (run_id,)).fetchall())
     return DagRunResult(result.returncode, output, run_id, state, tasks)
+
+
+_API_PROBE = r"""
+import json, sys
+from fastapi.testclient import TestClient
+from airflow.api_fastapi.app import create_app, get_auth_manager
+from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+client = TestClient(create_app())  # the API server's app, with the package's entry-point plugin mounted
+token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="test", role="admin"))
+answers = []
+for path, authenticated in json.loads(sys.argv[1]):
+    headers = {"Authorization": f"Bearer {token}"} if authenticated else {}
+    response = client.get(path, headers=headers, follow_redirects=False)
+    answers.append({"status": response.status_code, "headers": dict(response.headers), "text": response.text})
+print(json.dumps(answers))
+"""
+
+
+def airflow_api(env: dict[str, str], *requests: tuple[str, bool]) -> list[dict]:
+    """GET each ``(path, authenticated)`` from the Airflow API server's own app, in process on the run's database (as
+    an admin of the simple auth manager, or with no credentials): ``[{"status", "headers", "text"}, ...]``."""
+    result = subprocess.run(
+        [str(BIN / "python"), "-c", _API_PROBE, json.dumps(requests)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=env.get("AIRFLOW_HOME"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def extra_links(env: dict[str, str], run_id: str, task_id: str) -> dict[str, str | None]:
+    """A task instance's extra links as the UI gets them (``GET .../dagRuns/<run>/taskInstances/<task>/links``)."""
+    [answer] = airflow_api(
+        env, (f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/links", True)
+    )
+    assert answer["status"] == 200, answer
+    return json.loads(answer["text"])["extra_links"]
