@@ -11,15 +11,15 @@ ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: run run-full test test-fast lint bench bench-serving bench-images bench-reproduce images serve venv system-deps clean
+.PHONY: run run-full lab strip-notebooks test test-fast lint bench bench-serving bench-images bench-reproduce images serve venv system-deps clean
 
 venv: $(BIN)/.installed
 
 # Pinned by constraints.txt (pip freeze of a known-good environment) so every machine gets the same stack.
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[serve,airflow,dev]'
+	$(BIN)/pip install --quiet --quiet --upgrade pip
+	$(BIN)/pip install --quiet --quiet -c constraints.txt -e '.[serve,airflow,dev]'
 	touch $@
 
 $(SAMPLE): | venv
@@ -28,17 +28,30 @@ $(SAMPLE): | venv
 ## The main job: the full pipeline on the bundled sample into ./artifacts (no cloud account needed).
 run: venv $(if $(filter $(SAMPLE),$(DATA)),$(SAMPLE))
 	$(BIN)/sentiment-pipeline run --data $(DATA) --store $(STORE) $(ARGS)
-	@echo "Runs index: $(abspath $(STORE))/index.html"
 
 ## The same on the 27,480-tweet file (a few minutes on two cores).
 run-full: venv
 	$(BIN)/sentiment-pipeline run --data $(FULL_DATA) --store $(STORE) $(ARGS)
 
-## Serve the newest succeeded run on http://localhost:3000 (registers it in the BentoML model store first).
+## JupyterLab on notebooks/ with this project's environment as the kernel (the sample data is written first, so Run All
+## works on the notebooks' defaults). LAB_ARGS adds options, e.g. LAB_ARGS=--no-browser.
+LAB_ARGS ?=
+lab: venv $(SAMPLE)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+## Remove outputs and execution counts from the committed notebooks (nbstripout; `make test` fails on any left).
+strip-notebooks: venv
+	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
+
+## Serve the promoted run (deployed.json), else the newest succeeded one, on http://localhost:3000: registers it in the
+## BentoML model store first (`register --run-id served` chooses), and the first line says which run and why.
 serve: venv
-	@tag=$$($(BIN)/sentiment-pipeline register --store $(STORE) --run-id latest \
-	  | $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["tag"])') && \
-	echo "serving $$tag on http://$(HOST):$(PORT)" && \
+	@notes=$$(mktemp) && \
+	{ registered=$$($(BIN)/sentiment-pipeline register --store $(STORE) --run-id served 2>"$$notes") \
+	  || { cat "$$notes" >&2; rm -f "$$notes"; exit 1; }; } && \
+	read -r tag run why < <($(BIN)/python -c \
+	  'import json, sys; r = json.loads(sys.argv[1]); print(r["tag"], r["run_id"], r["chosen"])' "$$registered") && \
+	echo "serving $$tag (run $$run, $$why) on http://$(HOST):$(PORT)" && cat "$$notes" >&2 && rm -f "$$notes" && \
 	SENTIMENT_MODEL_TAG=$$tag $(BIN)/bentoml serve service:TweetSentiment --host $(HOST) --port $(PORT)
 
 system-deps:
@@ -51,7 +64,7 @@ images: venv system-deps
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check sentiment_pipeline tests dags benchmarks scripts service.py
+	$(BIN)/ruff format --check sentiment_pipeline notebooks tests dags benchmarks scripts service.py
 
 ## Everything: lint, units, real notebook runs, servers, images, Terraform on moto (slowest tests listed at the end).
 test: venv system-deps infra-tools lint

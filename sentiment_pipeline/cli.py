@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import tempfile
@@ -44,6 +43,23 @@ def _add_eval_data(parser: argparse.ArgumentParser, help_text: str) -> None:
     )
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also print each notebook cell as it runs and its output (the record and reports always have them)",
+    )
+
+
+def _add_report_code(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--report-code",
+        action="store_true",
+        help="keep the notebooks' code in the HTML reports (hidden by default; the executed notebooks always have it)",
+    )
+
+
 def _resamples(text: str) -> int:
     value = int(text)
     if not 100 <= value <= 100_000:
@@ -75,10 +91,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .params import parse_overrides
     from .training.runner import run_pipeline
 
-    if not sys.stderr.isatty():  # in a container: stream the notebooks' cell output into the task log
-        logging.basicConfig(level=logging.WARNING, format="%(message)s")
-        logging.getLogger("papermill").setLevel(logging.INFO)
-
     try:
         result = run_pipeline(
             args.data,
@@ -87,6 +99,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides=parse_overrides(args.param),
             take_over_stale=args.take_over_stale,
             eval_data_uri=args.eval_data,
+            verbose=args.verbose,
+            report_code=args.report_code,
         )
     except RunFailed as exc:
         return _run_failed(exc)
@@ -98,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "duration_s": result.duration_s,
                 "macro_f1": result.metrics["model"]["macro_f1"],
                 "baseline_macro_f1": result.metrics["baseline"]["macro_f1"],
+                "edited_notebooks": list(result.edited_notebooks),
             }
         )
     )
@@ -130,6 +145,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                 eval_data_uri=source.eval_data_uri,
                 notebooks=source.notebooks,
                 reproduces=source_id,
+                verbose=args.verbose,
             )
         except RunFailed as exc:
             return _run_failed(exc)
@@ -143,6 +159,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                 "summary": reproduction.summary(outcome),
                 "metrics_max_abs_diff": outcome["metrics"]["max_abs_diff"],
                 "weights_max_abs_diff": outcome["weights"]["max_abs_diff"],
+                "recorded_notebooks_differ": list(result.edited_notebooks),  # from the installed package's
                 "duration_s": result.duration_s,
             }
         )
@@ -183,11 +200,12 @@ def cmd_register(args: argparse.Namespace) -> int:
 
     result = register_run(args.store, args.run_id)
     verb = "registered" if result["created"] else "already registered"
+    chosen = f", {result['chosen']}" if result["chosen"] else ""
     print(
-        f"{verb} {result['tag']} (run {result['run_id']}, macro-F1 {result['metadata']['macro_f1']:.4f})",
+        f"{verb} {result['tag']} (run {result['run_id']}{chosen}; macro-F1 {result['metadata']['macro_f1']:.4f})",
         file=sys.stderr,
     )
-    print(json.dumps({"tag": result["tag"], "run_id": result["run_id"], "created": result["created"]}))
+    print(json.dumps({key: result[key] for key in ("tag", "run_id", "chosen", "created")}))
     return 0
 
 
@@ -222,7 +240,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .records.store import open_store
     from .training.run_comparison import verdict, write_report
 
-    document = write_report(args.store, args.a, args.b, eval_data=args.eval_data, resamples=args.resamples)
+    document = write_report(
+        args.store, args.a, args.b, eval_data=args.eval_data, resamples=args.resamples, report_code=args.report_code
+    )
     print(verdict(document), file=sys.stderr)
     print(f"report: {document['report']}", file=sys.stderr)
     refresh_index(open_store(args.store), _to_stderr)  # B's row links the new report
@@ -304,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a parameter (repeatable), e.g. -p epochs=2",
     )
+    _add_verbose(run)
+    _add_report_code(run)
     run.set_defaults(func=cmd_run)
 
     reproduce = commands.add_parser(
@@ -317,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-data", default=None, help="the run's evaluation file at another URI (its sha256 must match)"
     )
     reproduce.add_argument("--new-run-id", default=None, help="the reproduction's run id (default: a new one)")
+    _add_verbose(reproduce)
     reproduce.set_defaults(func=cmd_reproduce)
 
     evaluate = commands.add_parser("evaluate", help="score a run's model on a labelled file (JSON out)")
@@ -333,7 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     register = commands.add_parser("register", help="import a succeeded run's model into the BentoML model store")
     _add_store(register)
-    _add_run_id(register)
+    register.add_argument(
+        "--run-id",
+        default="latest",
+        help="a run id, 'latest' (default): what latest.json names, or 'served': the promoted run deployed.json "
+        "names, else the newest succeeded run (what `make serve` serves)",
+    )
     register.set_defaults(func=cmd_register)
 
     package = commands.add_parser(
@@ -369,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("b", help="the run measured against it (same forms)")
     _add_eval_data(compare, "score both models on this labelled file (default: both runs' test splits)")
     _add_resamples(compare)
+    _add_report_code(compare)
     compare.set_defaults(func=cmd_compare)
 
     gate = commands.add_parser(

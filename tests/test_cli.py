@@ -100,3 +100,28 @@ def test_reproduce_compare_and_gate_refuse_what_they_cannot_use_in_one_line(tmp_
         main(["compare", "--store", store, "busy", "busy", "--resamples", "5"])
     assert exited.value.code == 2
     assert "--resamples: must be between 100 and 100000, got 5" in capsys.readouterr().err
+
+
+def test_report_code_reaches_the_run_and_the_comparison(monkeypatch):
+    """`--report-code` keeps the code in the HTML reports; without it the reports hide it."""
+    import pytest
+
+    from sentiment_pipeline import cli as cli_module
+    from sentiment_pipeline.training import run_comparison, runner
+
+    class Arrived(Exception):
+        """The flag reached the function; what follows is tested on real runs."""
+
+    calls = []
+
+    def record_flag(*args, **kwargs):
+        calls.append(kwargs["report_code"])
+        raise Arrived
+
+    monkeypatch.setattr(runner, "run_pipeline", record_flag)
+    monkeypatch.setattr(run_comparison, "write_report", record_flag)
+    for command in (["run", "--data", "d.csv", "--store", "unused"], ["compare", "--store", "unused", "a", "b"]):
+        for extra in ([], ["--report-code"]):
+            with pytest.raises(Arrived):
+                cli_module.main([*command, *extra])
+    assert calls == [False, True, False, True]

@@ -4,7 +4,8 @@ A static, self-contained page (inline CSS and SVG, no scripts, no external resou
 a folder, from S3, or from an artifact viewer alike. Records are read defensively: a half-written or
 crashed run still gets a row; unreadable JSON counts as absent. Rows also link a reproduction and its source
 both ways (``#run-<id>`` anchors), each ``compare`` report on its B run's row, and the quality gate's decision;
-the header names the served run (``deployed.json``) beside the latest one.
+the header names the latest run (``latest.json``) and, separately, the served one (``deployed.json``; a
+latest run is never called served).
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ def _summary(store: Store, run_id: str, names: set[str]) -> dict:
         "reproduced_by": [],
         "comparisons": _comparisons(names, read),
         "gate": read(GATE) or None,
+        "edited_notebooks": record.edited_notebooks(manifest),
+        "notebooks": manifest.get("notebooks") if isinstance(manifest.get("notebooks"), dict) else {},
     }
 
 
@@ -290,6 +293,18 @@ def _comparison(run: dict, comparison: dict, served: str | None) -> str:
     return text
 
 
+def _edited_badge(run: dict) -> str:
+    """Runs made with notebooks that differ from the ones the code carries (manifest ``notebooks``): a run on an
+    author's uncommitted edit must not look like a clean one."""
+    if not run["edited_notebooks"]:
+        return ""
+    details = "; ".join(
+        f"{name} differs from {run['notebooks'][name].get('compared_with', '?')}" for name in run["edited_notebooks"]
+    )
+    names = ", ".join(name.removesuffix(".ipynb") for name in run["edited_notebooks"])
+    return f' <span class="badge edited" title="{escape(details, quote=True)}">edited: {escape(names)}</span>'
+
+
 def _row(run: dict, latest: str | None, served: str | None = None) -> str:
     rid = run["run_id"]
     base = _href(record.run_key(rid))
@@ -321,6 +336,7 @@ def _row(run: dict, latest: str | None, served: str | None = None) -> str:
     if rid == served:
         badge += ' <span class="badge served">served</span>'
     badge += _gate_badge(run)
+    badge += _edited_badge(run)
     row = (
         f'<tr id="{escape(f"run-{rid}", quote=True)}"><td><code>{escape(rid)}</code>{_reproduction_links(run)}</td>'
         f"<td>{badge}</td><td>{_when(run['started_at'])}</td>"
@@ -335,18 +351,30 @@ def _row(run: dict, latest: str | None, served: str | None = None) -> str:
     return row
 
 
-def _header(count: int, latest: str | None, deployed: dict | None, store_uri: str | None) -> str:
-    """Which run is served and which is latest, and how to compare any run against the served one."""
+def _header(runs: list[dict], latest: str | None, deployed: dict | None, store_uri: str | None) -> str:
+    """Which run is latest and which is served, side by side and never conflated: ``latest.json`` names the newest
+    succeeded run (promoted or held by the gate), only ``deployed.json`` names a served one."""
     served = _run_ref(deployed)
-    if not served:  # no deployed.json: what latest.json points at is what gets packaged and served
-        what = f"<code>{escape(latest)}</code> (what <code>latest.json</code> points at)" if latest else "none yet"
-        return f"<p class=muted>{count} run(s); served model: {what}.</p>"
+    newest = "none yet"
+    if latest:
+        gate = next((run["gate"] for run in runs if run["run_id"] == latest), None) or {}
+        decision = gate.get("decision") if isinstance(gate.get("decision"), str) else None
+        decision = decision if decision in GATE_COLORS else None
+        newest = (
+            f"<code>{escape(latest)}</code> (<code>latest.json</code>: the newest succeeded run"
+            f"{f', gate: {decision}' if decision else ''})"
+        )
+    if not served:
+        return (
+            f"<p class=muted>{len(runs)} run(s); latest: {newest}; served: none recorded (no "
+            "<code>deployed.json</code> in this store: nothing promoted from it yet, or an ECS service that names its "
+            "run in its task definition).</p>"
+        )
     since = f", deployed {_when(str(deployed['deployed_at']))}" if deployed.get("deployed_at") else ""
-    newest = f"<code>{escape(latest)}</code>" if latest else "none"
     store = shlex.quote(store_uri) if store_uri else "<store>"
     return (
-        f"<p class=muted>{count} run(s); served model: <code>{escape(served)}</code> (<code>deployed.json</code>"
-        f"{since}); latest: {newest} (<code>latest.json</code>).</p>\n"
+        f"<p class=muted>{len(runs)} run(s); latest: {newest}; served: <code>{escape(served)}</code> "
+        f"(<code>deployed.json</code>{since}).</p>\n"
         f"<p class=muted>Compare any run against the served one: <code>sentiment-pipeline compare --store "
         f"{escape(store)} served &lt;run id&gt;</code>; the report then appears on that run's row as "
         f"“vs <code>{escape(served)}</code>”.</p>"
@@ -370,13 +398,14 @@ th{{background:#f6f8fa}} td.num{{text-align:right;font-variant-numeric:tabular-n
 td.params{{font-size:12px;color:#57606a;max-width:260px}}
 .badge{{color:#fff;border-radius:10px;padding:2px 8px;font-size:12px;white-space:nowrap}}
 a.badge{{text-decoration:none}} .badge.latest{{background:#0969da}} .badge.served{{background:#8250df}}
+.badge.edited{{background:#bc4c00}}
 .better{{color:#1a7f37;font-weight:600}} .worse{{color:#cf222e;font-weight:600}}
 .rel{{font-size:12px;color:#57606a;margin-top:3px}} .rel .same{{color:#1f2328}}
 tr:target td{{background:#fff8c5}}
 tr.error td{{color:#cf222e;font-size:13px;border-bottom:1px solid #d0d7de;padding-top:0}}
 </style></head><body>
 <h1>Tweet sentiment runs</h1>
-{_header(len(runs), latest_run_id, deployed, store_uri)}
+{_header(runs, latest_run_id, deployed, store_uri)}
 {_chart(runs)}
 <table><thead><tr><th>run</th><th>status</th><th>started</th><th>duration</th><th>data</th><th>key parameters</th>
 <th>LSTM macro-F1</th><th>baseline macro-F1</th><th>LSTM − baseline</th><th>accuracy</th><th>reports</th></tr></thead>

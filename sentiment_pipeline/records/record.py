@@ -141,6 +141,39 @@ def read_deployed_run_id(store: Store) -> str | None:
     return check_run_id(read_json(store, DEPLOYED)["run_id"]) if store.exists(DEPLOYED) else None
 
 
+def serving_run(store: Store) -> tuple[str, str]:
+    """The run to serve from this store (``register --run-id served``, ``make serve``) and why, in words.
+
+    The promoted run ``deployed.json`` names when there is one; otherwise the newest succeeded run (``latest.json``),
+    which is *not* a promotion: it may be a run the quality gate held, and the reason says so. Latest and served are
+    different things; only deployed.json makes a run "served".
+    """
+    deployed = read_deployed_run_id(store)
+    if deployed is not None:
+        return deployed, f"the promoted run in {DEPLOYED}"
+    latest = resolve_run_id(store, "latest")
+    why = f"the newest succeeded run: nothing promoted yet (no {DEPLOYED})"
+    gate_key = run_key(latest, GATE)
+    if store.exists(gate_key):
+        try:
+            decision = read_json(store, gate_key).get("decision")
+        except (StoreError, AttributeError):
+            decision = None
+        if decision == "hold":
+            why += "; its quality gate said hold"
+    return latest, why
+
+
+def choose_run(store: Store, run_id: str) -> tuple[str, str | None]:
+    """A run id, ``latest`` (latest.json) or ``served`` (``serving_run``), resolved, with why it was chosen (None:
+    named explicitly)."""
+    if run_id == "served":
+        return serving_run(store)
+    if run_id == "latest":
+        return resolve_run_id(store, run_id), f"the newest succeeded run ({LATEST})"
+    return check_run_id(run_id), None
+
+
 def succeeded_manifest(store: Store, run_id: str) -> dict[str, Any]:
     """The run's manifest, if it says succeeded: the check every reader of a model or metrics makes first.
 
@@ -204,15 +237,19 @@ def metrics_document(
     fit_s: float,
     onnx: dict[str, Any] | None = None,
     eval_data: dict[str, Any] | None = None,
+    difference_interval: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``metrics.json`` as the train notebook writes it (the runner adds ``timings``): both models' test metrics
     from ``evaluation.classification_metrics``, their macro-F1 difference, the training history, split sizes and
     the ONNX export's check against Keras on the test split (``onnx_export.parity``; absent in older runs) and, when
-    the run was given a fixed evaluation file, both models' metrics on it (``eval_data``; absent otherwise)."""
+    the run was given a fixed evaluation file, both models' metrics on it (``eval_data``; absent otherwise).
+    ``difference_interval``: the paired bootstrap interval of that difference (``evaluation.lstm_against_baseline``),
+    recorded as ``lstm_minus_baseline_interval`` (absent in older runs: readers must not require it)."""
     document = {
         "model": model,
         "baseline": baseline,
         "lstm_minus_baseline_macro_f1": model["macro_f1"] - baseline["macro_f1"],
+        **({"lstm_minus_baseline_interval": dict(difference_interval)} if difference_interval is not None else {}),
         "training": {
             "ensemble_size": len(history["members"]),
             "best_epochs": [member["best_epoch"] for member in history["members"]],

@@ -73,8 +73,9 @@ def test_index_lists_every_run_newest_first_and_survives_broken_records(syntheti
     assert rows == sorted(rows)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
     assert "0.7403" in html and "0.7092" in html and "+0.0311" in html
-    assert 'class="badge latest"' in html and "served model: <code>ok</code>" in html
-    assert "deployed.json" not in html and "badge served" not in html and "gate:" not in html  # none of them here
+    assert 'class="badge latest"' in html and "latest: <code>ok</code>" in html
+    assert "served: none recorded (no <code>deployed.json</code>" in html  # latest is not "served"
+    assert "served model" not in html and "badge served" not in html and "gate:" not in html  # none of them here
     links = [part.split('"')[0] for part in html.split('href="')[1:]]
     assert "runs/bad/reports/train.html" not in links and "runs/bad/reports/preprocess.html" in links
     for link in links:
@@ -250,8 +251,10 @@ def test_deployed_json_names_the_served_run_and_marks_comparisons_against_it(tmp
     )
 
     html = _index(root)
-    assert "served model: <code>served-run</code> (<code>deployed.json</code>, deployed 2026-11-20 12:00 UTC)" in html
-    assert "latest: <code>newer</code> (<code>latest.json</code>)" in html
+    assert (
+        "latest: <code>newer</code> (<code>latest.json</code>: the newest succeeded run); "
+        "served: <code>served-run</code> (<code>deployed.json</code>, deployed 2026-11-20 12:00 UTC)."
+    ) in html
     assert f"sentiment-pipeline compare --store {LocalStore(root).uri} served &lt;run id&gt;" in html
     assert '<span class="badge served">served</span>' in _row_of(html, "served-run")
     newer = _row_of(html, "newer")
@@ -259,6 +262,48 @@ def test_deployed_json_names_the_served_run_and_marks_comparisons_against_it(tmp
     assert 'vs <code>served-run</code></a> <span class="badge served">vs served</span>' in newer
     assert html.count("vs served") == 1  # not on the comparison against "other"
     _assert_links_resolve(root, html)
+
+
+def _header_of(html: str) -> str:
+    return html[html.index("</h1>") : html.index("<svg")]
+
+
+def _held_latest_store(root: Path, deployed: str | None) -> Path:
+    """``promoted`` (older, gate: promote) and ``held`` (newest succeeded, gate: hold; what latest.json names)."""
+    for i, (run_id, decision) in enumerate((("promoted", "promote"), ("held", "hold"))):
+        _run(root, run_id, f"2026-11-2{i}T00:00:00+00:00")
+        _write(root, f"runs/{run_id}/gate.json", {"decision": decision, "promote": decision == "promote"})
+    _write(root, "latest.json", {"run_id": "held"})
+    if deployed:
+        _write(root, "deployed.json", {"run_id": deployed})
+    return root
+
+
+def test_a_held_latest_run_is_latest_and_the_promoted_one_is_served(tmp_path):
+    html = _index(_held_latest_store(tmp_path / "store", deployed="promoted"))
+    header = _header_of(html)
+    assert (
+        "latest: <code>held</code> (<code>latest.json</code>: the newest succeeded run, gate: hold); "
+        "served: <code>promoted</code> (<code>deployed.json</code>)."
+    ) in header
+    assert "served model" not in html
+    held, promoted = _row_of(html, "held"), _row_of(html, "promoted")
+    assert 'class="badge latest"' in held and "badge served" not in held and "gate: hold" in held
+    assert '<span class="badge served">served</span>' in promoted and "badge latest" not in promoted
+
+
+def test_a_held_latest_run_is_never_called_served_when_nothing_was_deployed(tmp_path):
+    html = _index(_held_latest_store(tmp_path / "store", deployed=None))
+    header = _header_of(html)
+    assert "latest: <code>held</code> (<code>latest.json</code>: the newest succeeded run, gate: hold)" in header
+    assert "served: none recorded" in header and "served: <code>" not in header and "served model" not in html
+    assert "badge served" not in html and "compare --store" not in html  # no served run to compare against
+    _assert_links_resolve(tmp_path / "store", html)
+
+
+def test_an_empty_store_has_no_latest_and_no_served_run(tmp_path):
+    html = _index(tmp_path / "store")
+    assert "0 run(s); latest: none yet; served: none recorded" in html
 
 
 def test_hostile_run_ids_and_reasons_are_escaped(tmp_path):
@@ -336,3 +381,29 @@ def test_training_report_shows_its_plots(finished_run, tmp_path):
     colours = image.getcolors(1 << 20)
     assert len(colours) > 500  # matplotlib figures (curves, confusion matrices) rendered, not placeholders
     assert _has_colour(image, (0x1F, 0x77, 0xB4), tolerance=20)  # matplotlib's first line colour
+
+
+def test_runs_made_with_edited_notebooks_are_marked_and_old_records_are_not(tmp_path):
+    root = tmp_path / "store"
+    started = {"status": "succeeded", "started_at": "2026-12-04T10:00:00+00:00", "duration_s": 30.0}
+    notebook = {"sha256": "0" * 64, "origin": "checkout", "compared_with": "git 91ed487a4710:notebooks/train.ipynb"}
+    _write(
+        root,
+        "runs/edited/manifest.json",
+        {
+            **started,
+            "notebooks": {
+                "preprocess.ipynb": {**notebook, "edited": False},
+                "train.ipynb": {**notebook, "edited": True},
+            },
+        },
+    )
+    _write(root, "runs/clean/manifest.json", {**started, "notebooks": {"train.ipynb": {**notebook, "edited": False}}})
+    _write(root, "runs/old/manifest.json", started)  # recorded before runs recorded their notebooks
+    html = Path(write_index(LocalStore(root)).removeprefix("file://")).read_text()
+    rows = {rid: html.split(f'id="run-{rid}"')[1].split("</tr>")[0] for rid in ("edited", "clean", "old")}
+    assert (
+        "edited: train<" in rows["edited"] and "differs from git 91ed487a4710:notebooks/train.ipynb" in rows["edited"]
+    )
+    assert "preprocess" not in rows["edited"].split("edited:")[1].split("<")[0]
+    assert "edited:" not in rows["clean"] and "edited:" not in rows["old"]

@@ -92,3 +92,53 @@ def test_run_ids_that_could_escape_the_store_are_refused(run_id):
     with pytest.raises(RunIdError, match="invalid run id"):
         record.check_run_id(run_id)
     assert record.check_run_id("scheduled__2026-11-24T00:00:00+00:00")  # Airflow's run ids pass
+
+
+def _served_store(tmp_path, *, deployed: str | None, latest_gate: str | None) -> LocalStore:
+    """Two succeeded runs, ``promoted`` (older) and ``newest`` (what latest.json names), plus the given record."""
+    store = _store_with(tmp_path, promoted=record.SUCCEEDED, newest=record.SUCCEEDED)
+    store.write_bytes(record.LATEST, record.to_json_bytes({"run_id": "newest"}))
+    if latest_gate:
+        gate = {"run_id": "newest", "decision": latest_gate, "promote": latest_gate == "promote"}
+        store.write_bytes(record.run_key("newest", record.GATE), record.to_json_bytes(gate))
+    if deployed:
+        store.write_bytes(record.DEPLOYED, record.to_json_bytes({"run_id": deployed}))
+    return store
+
+
+def test_the_served_run_is_the_promoted_one_in_deployed_json_not_the_latest(tmp_path):
+    store = _served_store(tmp_path, deployed="promoted", latest_gate=None)
+    assert record.serving_run(store) == ("promoted", "the promoted run in deployed.json")
+    assert record.choose_run(store, "served") == record.serving_run(store)
+    assert record.choose_run(store, "latest") == ("newest", "the newest succeeded run (latest.json)")
+    assert record.choose_run(store, "promoted") == ("promoted", None)  # named: no reason needed
+
+
+def test_a_run_the_gate_held_is_not_served_while_a_promoted_one_is_recorded(tmp_path):
+    store = _served_store(tmp_path, deployed="promoted", latest_gate="hold")
+    assert record.serving_run(store) == ("promoted", "the promoted run in deployed.json")
+
+
+def test_without_deployed_json_the_newest_succeeded_run_is_served_and_said_to_be_unpromoted(tmp_path):
+    store = _served_store(tmp_path, deployed=None, latest_gate=None)
+    assert record.serving_run(store) == ("newest", "the newest succeeded run: nothing promoted yet (no deployed.json)")
+    held = _served_store(tmp_path / "held", deployed=None, latest_gate="hold")
+    run_id, why = record.serving_run(held)
+    assert run_id == "newest" and why.endswith("nothing promoted yet (no deployed.json); its quality gate said hold")
+
+
+def test_with_nothing_succeeded_or_promoted_there_is_nothing_to_serve(tmp_path):
+    with pytest.raises(StoreError, match="no run has succeeded"):
+        record.serving_run(LocalStore(tmp_path))
+
+
+def test_metrics_document_records_the_interval_of_the_difference_only_when_given():
+    history = {"members": [{"best_epoch": 1}], "val_macro_f1": 0.7}
+    sizes = {"train": 8, "val": 1, "test": 1}
+    interval = {"n": 1, "delta": -0.04, "low": -0.1, "high": 0.02, "confidence": 0.95, "resamples": 2000, "seed": 0}
+    document = record.metrics_document(
+        _scores(0.71), _scores(0.75), history, split_sizes=sizes, clean_s=1, fit_s=1, difference_interval=interval
+    )
+    assert document["lstm_minus_baseline_interval"] == interval
+    older = record.metrics_document(_scores(0.71), _scores(0.75), history, split_sizes=sizes, clean_s=1, fit_s=1)
+    assert "lstm_minus_baseline_interval" not in older  # runs recorded before it read as they always did
