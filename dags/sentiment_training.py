@@ -41,6 +41,10 @@ BUILD_TIMEOUT = timedelta(hours=1)
 EVALUATE_TIMEOUT = timedelta(minutes=30)
 DEPLOY_TIMEOUT = timedelta(minutes=30)
 RETRIES = int(os.environ.get("SENTIMENT_PIPELINE_RETRIES", "1"))
+# Longer than a run's lease on its id (sentiment_pipeline.training.runner.LEASE_S, 2 min; the training container's
+# SENTIMENT_PIPELINE_LEASE_S if set): a retried `train` of a task that died (SIGKILL, a lost machine, a store that
+# failed it) then finds the dead run's claim lapsed and takes the run id over, instead of being refused.
+RETRY_DELAY = timedelta(minutes=3)
 
 PARAMS = {
     "data_uri": Param(
@@ -175,7 +179,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     params=PARAMS,
-    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=2)},
+    default_args={"retries": RETRIES, "retry_delay": RETRY_DELAY},
     doc_md=__doc__,
     tags=["ml", "sentiment", MODE],
 ) as dag:

@@ -101,6 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             eval_data_uri=args.eval_data,
             verbose=args.verbose,
             report_code=args.report_code,
+            lease_s=args.lease,
         )
     except RunFailed as exc:
         return _run_failed(exc)
@@ -271,7 +272,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
     store = open_store(args.store)
     run_id = record.resolve_run_id(store, args.run_id)
-    deployed = None if args.deployed in (None, "", "none") else resolve_reference(store, args.deployed)
+    deployed = None if args.deployed == "none" else resolve_reference(store, args.deployed)
     decision = quality_gate.evaluate(
         args.store, run_id, deployed, args.min_macro_f1, margin=args.margin, eval_data=args.eval_data
     )
@@ -314,7 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--take-over-stale",
         action="store_true",
-        help="re-run a run id whose record has said 'running' for over 6 h (its process was killed or lost)",
+        help="re-run a run id whose record, written before runs held a lease, has said 'running' for over 6 h",
+    )
+    run.add_argument(
+        "--lease",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long the run's claim on its id outlives its last heartbeat (every 30 s); a run of the same id after "
+        "that takes it over (default: env SENTIMENT_PIPELINE_LEASE_S, else 120; 10 to 3600)",
     )
     run.add_argument(
         "-p",
@@ -408,8 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_id(gate)
     gate.add_argument(
         "--deployed",
-        default=None,
-        help="the deployed run: a run id, 'served' (deployed.json) or 'none' (default: none, the threshold decides)",
+        required=True,
+        help="the deployed run: a run id of this store, 'served' (deployed.json), or 'none' when nothing is deployed "
+        "(the threshold alone decides); a run not in the store is an error, one whose record changed holds the run",
     )
     gate.add_argument("--min-macro-f1", type=float, required=True, help="the candidate's macro-F1 must reach this")
     gate.add_argument(

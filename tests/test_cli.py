@@ -94,7 +94,7 @@ def test_reproduce_compare_and_gate_refuse_what_they_cannot_use_in_one_line(tmp_
     (tmp_path / "runs" / "busy").mkdir(parents=True)
     (tmp_path / "runs" / "busy" / "manifest.json").write_text(json.dumps({"run_id": "busy", "status": "running"}))
     assert "run busy has status 'running'" in refused(
-        "gate", "--store", store, "--run-id", "busy", "--min-macro-f1", "0.7"
+        "gate", "--store", store, "--run-id", "busy", "--deployed", "none", "--min-macro-f1", "0.7"
     )
     with pytest.raises(SystemExit) as exited:
         main(["compare", "--store", store, "busy", "busy", "--resamples", "5"])

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..records.record import DEPLOYED, GATE, read_deployed_run_id, read_json, read_metrics, run_key, to_json_bytes
-from ..records.store import S3Store, Store, open_store
+from ..records.store import S3Store, Store, open_store, s3_config
 from . import orchestration as orch
 from . import store_view
 from .packaging import local_executable
@@ -122,11 +122,12 @@ def _local_config(form: Mapping[str, Any], run_id: str, overrides: list[str], pr
 
 
 def open_run_store(store_uri: str, aws_conn_id: str | None) -> Store:
-    """The store, with S3 reached through the Airflow connection (the provider's S3Hook) rather than env credentials."""
+    """The store, with S3 reached through the Airflow connection (the provider's S3Hook) rather than env credentials,
+    with the project's S3 timeouts and bounded retries (``store.s3_config``)."""
     if store_uri.startswith("s3://"):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        return S3Store(store_uri, client=S3Hook(aws_conn_id=aws_conn_id).get_conn())
+        return S3Store(store_uri, client=S3Hook(aws_conn_id=aws_conn_id, config=s3_config()).get_conn())
     return open_store(store_uri)
 
 
@@ -184,6 +185,7 @@ def quality_gate(config: Mapping[str, Any], aws_conn_id: str | None) -> bool:
             f"{store.uri_for(key)} decides on run {decision.get('run_id')!r}, not {config['run_id']}"
         )
     deployed, interval = decision.get("deployed") or {}, decision.get("interval") or {}
+    unusable = decision.get("deployed_unusable") or {}  # its record failed its check: held, not compared
     log.info(
         "quality gate %s: run %s (macro-F1 %.4f on its %s) vs deployed %s (%s); interval of candidate − deployed %s; "
         "threshold %.4f, margin %s; %s; report %s",
@@ -191,8 +193,10 @@ def quality_gate(config: Mapping[str, Any], aws_conn_id: str | None) -> bool:
         config["run_id"],
         decision["candidate"]["macro_f1"],
         decision["candidate"]["scored_on"],
-        deployed.get("run_id", "none"),
-        f"{deployed['macro_f1']:.4f} on the same texts" if deployed else "the threshold alone decides",
+        deployed.get("run_id") or unusable.get("run_id", "none"),
+        f"{deployed['macro_f1']:.4f} on the same texts"
+        if deployed
+        else ("its record failed its check" if unusable else "the threshold alone decides"),
         f"{interval['delta']:+.4f} [{interval['low']:+.4f}, {interval['high']:+.4f}]" if interval else "n/a",
         decision["threshold"],
         decision["margin"],

@@ -2,9 +2,10 @@
 
 It promotes when the candidate reaches the threshold and the lower bound of the paired bootstrap interval of
 (candidate − deployed) macro-F1, both models scored on the same texts in this process, is above −margin. With
-nothing deployed the threshold alone decides. Comparing the candidate's test score with the deployed model's
-*recorded* one used to promote or block on noise (one standard error of macro-F1 on 2,748 tweets is about 0.008)
-and on different test splits.
+nothing deployed (``--deployed none``) the threshold alone decides; a deployed run that is not in the store is an
+error, and one whose record was changed after its run holds the candidate. Comparing the candidate's test score
+with the deployed model's *recorded* one used to promote or block on noise (one standard error of macro-F1 on
+2,748 tweets is about 0.008) and on different test splits.
 
 ``sentiment-pipeline gate`` runs ``evaluate`` (in the training image: it loads both models) and writes the decision
 to ``runs/<run>/gate.json``; the DAG's ``quality_gate`` task reads it back. Light at import: the Airflow image
@@ -49,10 +50,14 @@ def evaluate(
     """Score the candidate (and the deployed model, on the same texts), decide, and write ``gate.json``.
 
     The threshold applies to the candidate's macro-F1 on the evaluation file when one is given (the same texts
-    the deployed model is scored on), else to its recorded test-split macro-F1.
+    the deployed model is scored on), else to its recorded test-split macro-F1. A ``deployed`` run that is not in
+    the store raises RunIdError (``None``, not a guess, means nothing is deployed); one whose record fails its
+    manifest's check (changed, missing or added files) holds the candidate, with that reason and
+    ``deployed_unusable``.
     """
+    from ..errors import RunIdError, StoreError
     from ..records import record
-    from ..records.store import StoreError, open_store
+    from ..records.store import open_store
     from ..training import run_comparison
 
     if not 0 <= margin < 1:
@@ -69,14 +74,22 @@ def evaluate(
         "texts": None,
         "report": None,
     }
+    unusable = None
     if deployed:
-        try:
-            record.read_metrics(store, deployed)
-        except StoreError as exc:  # e.g. a deployed model whose record was deleted: say so and fall back
-            log.warning("the deployed run %s cannot be evaluated (%s); the threshold alone decides", deployed, exc)
-            decision["deployed_unusable"] = {"run_id": deployed, "error": str(exc)}
-            deployed = None
-    if deployed:
+        if not store.exists(record.run_key(deployed, record.MANIFEST)):  # a typo must not skip the comparison
+            raise RunIdError(
+                f"the deployed run {deployed} is not in {store.uri}: name a run of this store, or "
+                "--deployed none if nothing is deployed (then the threshold alone decides)"
+            )
+        try:  # the record the deployed model came from, as the comparison will read it
+            run_comparison.check_record(store, deployed)
+        except StoreError as exc:  # changed after the run: nothing to compare with, so nothing is promoted
+            unusable = {"run_id": deployed, "error": str(exc)}
+            log.warning("the deployed run %s cannot be compared with (%s); holding run %s", deployed, exc, run_id)
+    if unusable:
+        decision["deployed_unusable"] = unusable
+        score = metrics["model"]["macro_f1"]
+    elif deployed:
         document = run_comparison.write_report(store_uri, deployed, run_id, eval_data=eval_data)
         f1 = document["macro_f1"]
         decision |= {
@@ -91,12 +104,20 @@ def evaluate(
         score, decision["texts"] = _score_alone(store, run_id, eval_data)
     else:
         score = metrics["model"]["macro_f1"]
-    promote, reason = decide(score, threshold, decision["interval"], margin)
+    if unusable:
+        promote = False
+        reason = f"the deployed run {deployed} cannot be compared with, so the candidate is held: {unusable['error']}"
+    else:
+        promote, reason = decide(score, threshold, decision["interval"], margin)
     decision |= {
         "decision": PROMOTE if promote else HOLD,
         "promote": promote,
         "reason": reason,
-        "candidate": {"run_id": run_id, "macro_f1": score, "scored_on": "eval_data" if eval_data else "test split"},
+        "candidate": {
+            "run_id": run_id,
+            "macro_f1": score,
+            "scored_on": "eval_data" if eval_data and not unusable else "test split",
+        },
         "decided_at": record.utc_now(),
     }
     store.write_bytes(record.run_key(run_id, record.GATE), record.to_json_bytes(decision))

@@ -156,10 +156,12 @@ def capped_optimizer(max_latency_s: float, max_wait_s: float = MAX_CORK_WAIT_S):
 
 
 class JsonOnlyMiddleware:
-    """Answer 415 to a POST whose body is not declared JSON.
+    """Answer 415 to a POST whose body is not declared JSON, or is declared compressed.
 
     The API is JSON-only; without this, BentoML hands form and multipart bodies to other parsers, where a
-    malformed multipart request ends as a 500 (schemathesis found it) and a form body is half-accepted.
+    malformed multipart request ends as a 500 (schemathesis found it) and a form body is half-accepted. Nothing
+    decompresses a request body, so a gzip one was parsed as JSON and answered 400 "Invalid JSON": any
+    ``Content-Encoding`` but ``identity`` is a 415 naming it.
     """
 
     def __init__(self, app, paths: tuple[str, ...] = ("/predict", "/predict_batch")) -> None:
@@ -167,10 +169,24 @@ class JsonOnlyMiddleware:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
-            headers = dict(scope.get("headers") or [])
-            media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            headers = scope.get("headers") or []
+            media_type = dict(headers).get(b"content-type", b"").split(b";")[0].strip().lower()
             if media_type not in (b"application/json", b""):
                 await _json_error(send, 415, "send the request body as JSON with Content-Type: application/json")
+                return
+            encodings = [
+                coding.strip().lower().decode("latin-1")
+                for name, value in headers
+                if name == b"content-encoding"
+                for coding in value.split(b",")
+            ]
+            compressed = [coding for coding in encodings if coding not in ("", "identity")]
+            if compressed:
+                await _json_error(
+                    send,
+                    415,
+                    f"Content-Encoding {', '.join(compressed)} is not supported: send the JSON body uncompressed",
+                )
                 return
         await self.app(scope, receive, send)
 

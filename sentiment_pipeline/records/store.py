@@ -5,6 +5,7 @@ S3 goes through boto3, which honours ``AWS_ENDPOINT_URL`` (a moto server, MinIO,
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import os
 import tempfile
@@ -39,6 +40,27 @@ def _check_key(key: str) -> str:
     return key
 
 
+def write_atomically(path: Path, data: bytes, within: str | None = None) -> None:
+    """``data`` into ``path`` (its folder exists) through a temporary file beside it and a rename, so a reader sees the
+    old file or the new one, never part of one (a full disk fails the write, not the file). StoreError in one line;
+    ``within`` names what holds the file when the temporary file cannot even be made there."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as exc:  # a read-only folder, a file where a folder should be, a full disk
+        raise _os_error(exc, f"cannot write to {within or path.parent}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; records are meant to be shared
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _os_error(exc, f"cannot write {path}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class LocalStore:
     """A folder on disk; writes are atomic (temp file + rename) so readers never see half a file."""
 
@@ -61,20 +83,9 @@ class LocalStore:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         except OSError as exc:  # a read-only folder, a file where a folder should be, a full disk
             raise _os_error(exc, f"cannot write to the store {self.uri}") from None
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; records are meant to be shared
-            os.replace(tmp, path)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise _os_error(exc, f"cannot write {self.uri_for(key)}") from None
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, data, f"the store {self.uri}")
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -140,10 +151,31 @@ def _os_error(exc: OSError, doing: str) -> StoreError:
     return StoreError(f"{doing}: {reason}{where}")
 
 
+# Every S3 client the project makes (the stores, papermill's S3 handler, the DAG's S3Hook) has these: an endpoint
+# that accepts connections and never answers (a hung S3 or proxy) costs one call at most
+# S3_ATTEMPTS x (S3_CONNECT_TIMEOUT_S or S3_READ_TIMEOUT_S) plus a few seconds of back-off, about 50 s, instead of
+# hanging the run for good (boto3's default read timeout is 60 s per attempt, its legacy retries up to 5 attempts).
+# The read timeout bounds each socket read or write, not a whole transfer: a large model still uploads.
+S3_CONNECT_TIMEOUT_S = 5
+S3_READ_TIMEOUT_S = 15
+S3_ATTEMPTS = 3  # botocore's "standard" retry mode: the first call and two retries, with jittered back-off
+
+
+def s3_config():
+    """The botocore ``Config`` of every S3 client the project creates: timeouts and bounded retries."""
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=S3_CONNECT_TIMEOUT_S,
+        read_timeout=S3_READ_TIMEOUT_S,
+        retries={"total_max_attempts": S3_ATTEMPTS, "mode": "standard"},
+    )
+
+
 def _s3_client():
     import boto3
 
-    return boto3.client("s3")
+    return boto3.client("s3", config=s3_config())
 
 
 def _s3_error(exc: Exception, where: str) -> StoreError:
@@ -176,6 +208,9 @@ class S3Store:
         self.prefix = parsed.path.strip("/")
         self.uri = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         self._client = client
+        # key -> (sha256 of the bytes this store last wrote there, their ETag): a compare-and-swap against bytes this
+        # process wrote itself (a run's heartbeat) is then one conditional PUT instead of a GET and a PUT.
+        self._written: dict[str, tuple[str, str]] = {}
 
     @property
     def client(self):
@@ -195,9 +230,12 @@ class S3Store:
 
     def _put(self, key: str, data: bytes, **conditions: str) -> None:
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-        self.client.put_object(
+        self._written.pop(key, None)
+        answer = self.client.put_object(
             Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type, **conditions
         )
+        if answer.get("ETag"):
+            self._written[key] = (hashlib.sha256(data).hexdigest(), answer["ETag"])
 
     def write_bytes(self, key: str, data: bytes) -> None:
         try:
@@ -212,7 +250,10 @@ class S3Store:
         from botocore.exceptions import ClientError
 
         conditions: dict[str, str] = {"IfNoneMatch": "*"}
-        if expected is not None:
+        written = self._written.get(key)
+        if expected is not None and written and written[0] == hashlib.sha256(expected).hexdigest():
+            conditions = {"IfMatch": written[1]}  # bytes this store wrote: their ETag is known, S3 compares it
+        elif expected is not None:
             try:
                 current = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             except ClientError as exc:

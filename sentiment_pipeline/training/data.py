@@ -1,9 +1,13 @@
-"""Loading, validating and splitting labelled tweet datasets (``text,label_text``; CSV or Parquet)."""
+"""Loading, validating and splitting labelled tweet datasets (``text,label_text``; CSV or Parquet, either one
+plain or gzip-compressed)."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
+import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -37,7 +41,57 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# A gzip-compressed file (``.csv.gz``, ``.parquet.gz``; recognised by its first bytes) is read within this many bytes
+# decompressed: a small file that expands without end (a gzip bomb) is refused at the bound, never held whole.
+MAX_DECOMPRESSED_BYTES = 2 * 1024**3
+GZIP_MAGIC = b"\x1f\x8b"
+_GUNZIP_CHUNK = 1024 * 1024
+# Other compressions, by their first bytes: refused by name (they were refused as "not UTF-8 text").
+_OTHER_COMPRESSIONS = (
+    (re.compile(rb"PK(\x03\x04|\x05\x06|\x07\x08)"), "zip"),
+    (re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)"), "bzip2"),
+    (re.compile(rb"\xfd7zXZ\x00"), "xz"),
+    (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd"),
+    (re.compile(rb"7z\xbc\xaf\x27\x1c"), "7z"),
+)
+
+
+def _gunzip(data: bytes, name: str) -> bytearray:
+    """Every gzip member of ``data`` decompressed (CRCs checked, zero padding allowed), a chunk at a time, refused
+    beyond ``MAX_DECOMPRESSED_BYTES``."""
+    out = bytearray()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            while chunk := stream.read(_GUNZIP_CHUNK):
+                out += chunk
+                if len(out) > MAX_DECOMPRESSED_BYTES:
+                    raise DatasetError(
+                        f"{name}: gzip data decompresses to more than {MAX_DECOMPRESSED_BYTES:,} bytes; refused"
+                    )
+    except EOFError:
+        raise DatasetError(f"{name} is truncated: its gzip data ends early") from None
+    except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError: bad header, CRC, data after the end
+        raise DatasetError(f"{name} is not valid gzip data: {exc}") from None
+    return out
+
+
+def _decompressed(data: bytes, name: str) -> tuple[bytes | bytearray, str]:
+    """The bytes to parse and the name that says their format: gzip is opened (``x.csv.gz`` is parsed as
+    ``x.csv``), any other compression is refused naming it."""
+    if data.startswith(GZIP_MAGIC):
+        base = name[:-3] if name.lower().endswith(".gz") else name
+        return _gunzip(data, name), base
+    for magic, compression in _OTHER_COMPRESSIONS:
+        if magic.match(data):
+            raise DatasetError(
+                f"{name} is {compression}-compressed: only gzip (.csv.gz, .parquet.gz) is read; "
+                "decompress it or compress it with gzip"
+            )
+    return data, name
+
+
 def _parse(data: bytes, name: str) -> pd.DataFrame:
+    data, name = _decompressed(data, name)
     if name.lower().endswith(".parquet"):
         try:
             return pd.read_parquet(io.BytesIO(data))

@@ -11,6 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import StoreError
+from ..records.store import _os_error, _s3_error, s3_config, write_atomically
+
 if TYPE_CHECKING:
     from .reports import ReportHeader
 
@@ -25,6 +28,98 @@ def declared_parameters(notebook: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(notebook)))
 
 
+class _NotebookWrites:
+    """papermill's I/O handler for one kind of path, wrapped for the executed notebook's saves (papermill writes the
+    notebook itself, after every cell): a failed write is one ``StoreError`` line, and once one has failed the same
+    execution's later writes fail at once instead of waiting on the store again (papermill saves once more when the
+    notebook ends, failed or not; on a hung store each save would cost the whole S3 timeout)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.failed: StoreError | None = None
+
+    def read(self, path):
+        return self.inner.read(path)
+
+    def listdir(self, path):
+        return self.inner.listdir(path)
+
+    def pretty_path(self, path):
+        return self.inner.pretty_path(path)
+
+    def cwd(self, new_path):
+        return self.inner.cwd(new_path)
+
+    def write(self, buf, path) -> None:
+        if self.failed is not None:
+            raise StoreError(str(self.failed))
+        try:
+            self.inner.write(buf, path)
+        except StoreError as exc:
+            self.failed = exc
+            raise
+        except Exception as exc:  # botocore's from papermill's S3 handler (some are OSErrors too), or the disk's
+            if str(path).startswith("s3://"):
+                self.failed = _s3_error(exc, str(path))
+            elif isinstance(exc, OSError):
+                self.failed = _os_error(exc, f"cannot write {path}")
+            else:
+                self.failed = StoreError(f"cannot write {path}: {type(exc).__name__}: {exc}")
+            raise self.failed from None
+        except BaseException:  # SIGTERM (Terminated) in the middle of a write: the notebook is not saved again
+            self.failed = StoreError(f"the write of {path} was interrupted")
+            raise
+
+
+def _atomic_local_handler():
+    from papermill.iorw import LocalHandler, chdir
+
+    class AtomicLocalHandler(LocalHandler):
+        """papermill's local handler, writing through a temporary file and a rename (its own opens the file and
+        writes it in place: a full disk left a cut-off notebook in the record)."""
+
+        def write(self, buf, path):
+            with chdir(self._cwd):
+                target = Path(path).absolute()
+                if not target.parent.is_dir():
+                    raise FileNotFoundError(f"output folder {target.parent} doesn't exist.")
+                write_atomically(target, buf.encode("utf-8"))
+
+    return AtomicLocalHandler()
+
+
+_HANDLERS: dict[str, _NotebookWrites] = {}
+
+
+def _notebook_io() -> dict[str, _NotebookWrites]:
+    """papermill's I/O for this process's executions: local writes atomic, S3 through clients with the store's
+    timeouts and bounded retries (``store.s3_config``), every failed write a ``StoreError``. Installed once;
+    the S3 session is made anew for every execution, from the environment as it is then."""
+    import boto3
+    from papermill import iorw
+    from papermill.s3 import S3
+
+    with S3.lock:  # papermill caches one boto3 session, client and resource for all its S3 I/O: ours, configured
+        session = boto3.session.Session()
+        endpoint = os.environ.get("BOTO3_ENDPOINT_URL")  # papermill's own variable, as its S3 class reads it
+        S3.s3_session = (
+            session,
+            session.client("s3", config=s3_config()),
+            session.resource("s3", config=s3_config(), **({"endpoint_url": endpoint} if endpoint else {})),
+        )
+    if not _HANDLERS:
+        _HANDLERS["local"] = _NotebookWrites(_atomic_local_handler())
+        _HANDLERS["s3://"] = _NotebookWrites(iorw.S3Handler)
+        # papermill picks a handler by prefix, newest first, but falls back to its *oldest* "local" one for plain
+        # paths: register() alone would not replace it, so the entries are swapped in place.
+        iorw.papermill_io._handlers = [
+            (scheme, _HANDLERS.get(scheme, handler)) for scheme, handler in iorw.papermill_io._handlers
+        ]
+    for handler in _HANDLERS.values():
+        handler.failed = None
+    return _HANDLERS
+
+
 def execute(
     notebook: Path,
     output_uri: str,
@@ -32,10 +127,14 @@ def execute(
     cwd: Path,
     before_cell: Callable[[], None] | None = None,
     verbose: bool = False,
+    kernel_dir: Path | None = None,
 ) -> float:
     """Execute with papermill, saving after every cell (a watcher sees progress, a crash keeps the error).
 
-    ``output_uri`` may be a local path or ``s3://``: papermill's own I/O handlers write it.
+    ``output_uri`` may be a local path or ``s3://``: papermill's own I/O handlers write it, local files atomically
+    (a reader never sees a cut-off notebook) and S3 with the store's timeouts; a failed write raises ``StoreError``.
+    ``kernel_dir``: where the kernel's connection file goes (default: the system's temp folder, where a process killed
+    with SIGKILL leaves it); the runner gives its run's temp folder, which the next run cleans once its lease lapses.
     Raises ``papermill.PapermillExecutionError`` when a cell fails; the output is written first.
     ``before_cell`` runs before each cell inside the coroutine that executes it, the one place in nbclient's event
     loop where an exception reaches the caller (one raised in a callback or a side task is logged and dropped).
@@ -49,6 +148,14 @@ def execute(
     # The kernel inherits this: TensorFlow's C++ start-up chatter would bury the cell output in task logs.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _configure_papermill_log(verbose)
+    _notebook_io()
+    kernel_config = {}
+    if kernel_dir is not None:
+        from traitlets.config import Config
+
+        kernel_dir.mkdir(parents=True, exist_ok=True)
+        connection_file = kernel_dir / f"kernel-{notebook.stem}.json"
+        kernel_config["config"] = Config({"KernelManager": {"connection_file": str(connection_file)}})
     started = time.perf_counter()
     papermill.execute_notebook(
         str(notebook),
@@ -64,6 +171,7 @@ def execute(
         # on the interrupt that precedes every clean shutdown, "KeyboardInterrupt caught in kernel". A real kernel
         # failure still reaches the run as the failing cell's DeadKernelError.
         extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        **kernel_config,
     )
     return time.perf_counter() - started
 

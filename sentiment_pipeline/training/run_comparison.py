@@ -77,6 +77,18 @@ def load_run(store: Store, run_id: str, workdir: Path) -> RecordedRun:
     return RecordedRun(run_id, params.get("params", {}), params.get("data", {}), metrics, splits, predictor, runtime)
 
 
+def check_record(store: Store, run_id: str) -> None:
+    """Raise StoreError unless every file ``load_run`` reads of a succeeded run (parameters, metrics, the splits, the
+    model folder) is the one its manifest recorded: the gate checks the deployed run this way before comparing, so
+    a record changed after its run holds the candidate instead of failing the comparison half-way."""
+    manifest = record.succeeded_manifest(store, run_id)
+    record.read_params(store, run_id, manifest)
+    for name in (record.METRICS, *(f"data/{split}.csv" for split in SPLITS)):
+        record.read_verified(store, run_id, name, manifest)
+    with tempfile.TemporaryDirectory(prefix="sentiment-check-") as tmp:
+        record.download_model(store, run_id, Path(tmp))
+
+
 def evaluation_texts(
     runs: Sequence[RecordedRun], eval_frame: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:

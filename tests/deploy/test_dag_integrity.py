@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from sentiment_pipeline.training.runner import LEASE_S
 from support.airflow_harness import DAG_ID, clean_environ
 from support.project import BIN, ROOT
 
@@ -41,6 +42,7 @@ print(json.dumps({
     "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks} if dag else None,
     "gate_skips_all_downstream": getattr(gate, "ignore_downstream_trigger_rules", None),
     "extra_links": {t.task_id: t.extra_links for t in served.tasks if t.extra_links} if served else None,
+    "retry_delay_s": {t.task_id: t.retry_delay.total_seconds() for t in dag.tasks} if dag else None,
 }))
 """
 
@@ -91,6 +93,8 @@ def test_ecs_mode_parses_without_aws_or_heavy_imports(tmp_path):
     assert info["gate_skips_all_downstream"] is True
     assert {t: info["trigger_rules"][t] for t in DEPLOY_TASKS} == dict.fromkeys(DEPLOY_TASKS, "all_success")
     assert info["extra_links"] == {"train": REPORT_LINKS}  # the run's reports, from the training task's page
+    # A retried `train` must find a dead run's claim on its id lapsed (its lease), not be refused as "running".
+    assert info["retry_delay_s"]["train"] > LEASE_S
 
 
 def test_local_mode_has_the_same_story_without_ecs(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sentiment_pipeline.deploy import dag_tasks
 from sentiment_pipeline.deploy import orchestration as orch
+from support.records import write_succeeded_run
 
 
 def test_local_mode_composes_the_train_and_package_commands_from_the_form_and_environment(monkeypatch, tmp_path):
@@ -119,3 +120,47 @@ def test_the_train_task_publishes_the_links_resolve_config_composed(monkeypatch)
     ti = _FakeTI()
     airflow_links.publish_report_links({"ti": ti})
     assert ti.pushed == {} and airflow_links.report_links()[0].get_link(None, ti_key=ti) == ""
+
+
+def test_the_local_gate_is_told_none_when_nothing_is_deployed_and_fails_on_a_deployed_run_the_store_lacks(
+    tmp_path, capsys
+):
+    """plan_gate's command, run as the evaluate task runs it: `--deployed none` with no deployed.json (the threshold
+    decides); a deployed.json naming a run the store does not hold fails the task instead of promoting."""
+    from sentiment_pipeline.cli import main
+
+    store = tmp_path / "store"
+    write_succeeded_run(store, "manual__1")
+    config = {"mode": "local", "store_uri": str(store), "run_id": "manual__1", "eval_data_uri": ""}
+
+    plan = dag_tasks.plan_gate(config, 0.5, 0.005, None)
+    assert plan["deployed_run_id"] is None and plan["command"][6:8] == ["--deployed", "none"]
+    assert main(plan["command"][1:]) == 0
+    assert json.loads((store / "runs" / "manual__1" / "gate.json").read_text())["decision"] == "promote"
+
+    (store / "deployed.json").write_text(json.dumps({"run_id": "deleted-run"}))
+    plan = dag_tasks.plan_gate(config, 0.5, 0.005, None)
+    assert plan["command"][6:8] == ["--deployed", "deleted-run"]
+    capsys.readouterr()
+    assert main(plan["command"][1:]) == 2
+    assert "error: the deployed run deleted-run is not in" in capsys.readouterr().err
+
+
+def test_quality_gate_logs_a_hold_on_a_changed_deployed_record_as_such(tmp_path, caplog):
+    """The DAG's quality_gate task on such a decision: skipped downstream, and its log line names the deployed run
+    and why it was not compared (it said "vs deployed none (the threshold alone decides)")."""
+    from sentiment_pipeline.cli import main
+
+    store = tmp_path / "store"
+    write_succeeded_run(store, "manual__2")
+    write_succeeded_run(store, "champion")
+    (store / "runs" / "champion" / "model" / "model.onnx").write_bytes(b"replaced")
+    (store / "deployed.json").write_text(json.dumps({"run_id": "champion"}))
+    config = {"mode": "local", "store_uri": str(store), "run_id": "manual__2", "eval_data_uri": ""}
+    assert main(dag_tasks.plan_gate(config, 0.5, 0.005, None)["command"][1:]) == 0
+
+    with caplog.at_level("INFO", logger=dag_tasks.log.name):
+        assert dag_tasks.quality_gate(config, None) is False
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("quality gate HOLD"))
+    assert "vs deployed champion (its record failed its check)" in line, line
+    assert "model/model.onnx does not match its manifest" in line

@@ -1,10 +1,13 @@
 """The gate's rule on intervals computed from hand-made predictions: promote on evidence, hold on noise."""
 
+import json
+
 import numpy as np
 import pytest
 
 from sentiment_pipeline.deploy.quality_gate import DEFAULT_MARGIN, decide
 from sentiment_pipeline.training.comparison import paired_bootstrap
+from support.records import write_succeeded_run
 
 LABELS = ["negative", "neutral", "positive"]
 N = 2000
@@ -66,3 +69,70 @@ def test_the_threshold_always_applies_and_the_bound_must_be_strictly_above_minus
 ):
     decision, why = decide(score, 0.70, interval, DEFAULT_MARGIN)
     assert decision is promote and reason in why
+
+
+# ---- `sentiment-pipeline gate` on hand-made records: which deployed run it may compare with --------------------------
+
+
+def _gate(store, *deployed: str) -> int:
+    from sentiment_pipeline.cli import main
+
+    return main(["gate", "--store", str(store), "--run-id", "candidate", *deployed, "--min-macro-f1", "0.5"])
+
+
+def test_a_deployed_run_that_is_not_in_the_store_is_an_error_not_a_promotion_on_the_threshold(tmp_path, capsys):
+    """It promoted on the threshold alone with one warning: a typo in the deployed run skipped the comparison."""
+    write_succeeded_run(tmp_path, "candidate")
+    assert _gate(tmp_path, "--deployed", "no-such-run") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "deployed run no-such-run" in err[0], err
+    assert "--deployed none" in err[0]  # says how to let the threshold alone decide
+    assert not (tmp_path / "runs" / "candidate" / "gate.json").exists()
+
+
+def test_the_gate_needs_the_deployed_run_named_or_none(tmp_path, capsys):
+    write_succeeded_run(tmp_path, "candidate")
+    with pytest.raises(SystemExit) as exited:
+        _gate(tmp_path)
+    assert exited.value.code == 2 and "--deployed" in capsys.readouterr().err
+    assert _gate(tmp_path, "--deployed", "none") == 0  # said so: the threshold alone decides
+    gate = json.loads((tmp_path / "runs" / "candidate" / "gate.json").read_text())
+    assert gate["decision"] == "promote" and gate["deployed"] is None
+    assert "nothing deployed to compare with" in gate["reason"]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ("metrics", "metrics.json does not match its manifest"),
+        ("model", "model/model.onnx does not match its manifest"),
+        ("split", "data/test.csv does not match its manifest"),
+        ("added", "model/extra.bin is not in its manifest"),
+        ("missing", "model/labels.json recorded in its manifest but missing"),
+    ],
+)
+def test_a_deployed_run_whose_record_changed_after_the_run_holds_the_candidate_with_the_reason(
+    tmp_path, capsys, change, named
+):
+    write_succeeded_run(tmp_path, "candidate")
+    write_succeeded_run(tmp_path, "champion", macro_f1=0.9)
+    run = tmp_path / "runs" / "champion"
+    if change == "metrics":
+        (run / "metrics.json").write_text('{"model": {"macro_f1": 0.1}}')
+    elif change == "model":
+        (run / "model" / "model.onnx").write_bytes(b"another model")
+    elif change == "split":
+        (run / "data" / "test.csv").write_text("text,label_text\nonly me,positive\n")
+    elif change == "added":
+        (run / "model" / "extra.bin").write_bytes(b"?")
+    else:
+        (run / "model" / "labels.json").unlink()
+
+    assert _gate(tmp_path, "--deployed", "champion") == 0  # a decision, not a crash
+    out, err = capsys.readouterr()
+    gate = json.loads((tmp_path / "runs" / "candidate" / "gate.json").read_text())
+    assert gate["decision"] == "hold" and gate["promote"] is False
+    assert "deployed run champion" in gate["reason"] and named in gate["reason"], gate["reason"]
+    assert gate["deployed_unusable"]["run_id"] == "champion" and named in gate["deployed_unusable"]["error"]
+    assert json.loads(out.strip().splitlines()[-1])["decision"] == "hold"
+    assert "quality gate: hold run candidate" in err

@@ -27,7 +27,12 @@ def bento_home(tmp_path_factory, sample_run) -> dict:
     home, store = tmp_path_factory.mktemp("bentoml"), sample_run
     env = {"BENTOML_HOME": str(home / "home"), "BENTOML_DO_NOT_TRACK": "true"}
     registered = json.loads(cli("register", "--store", str(store), env=env, check=True).stdout)
-    assert registered == {"tag": f"tweet_sentiment:{SAMPLE_RUN_ID}", "run_id": SAMPLE_RUN_ID, "created": True}
+    assert registered == {
+        "tag": f"tweet_sentiment:{SAMPLE_RUN_ID}",
+        "run_id": SAMPLE_RUN_ID,
+        "chosen": "the newest succeeded run (latest.json)",  # `register` says which run it took (a4de85a)
+        "created": True,
+    }
     again = json.loads(cli("register", "--store", str(store), "--run-id", SAMPLE_RUN_ID, env=env, check=True).stdout)
     assert again["created"] is False
     return {**env, "store": str(store)}
@@ -167,6 +172,17 @@ def test_non_json_bodies_are_415(server, content_type):
         f"{server}/predict", content=b"text=hello", headers={"content-type": content_type}, timeout=10
     )
     assert response.status_code == 415 and "application/json" in response.json()["error"]
+
+
+def test_a_compressed_body_is_415_naming_its_encoding_and_the_service_keeps_serving(server):
+    import gzip
+
+    body = gzip.compress(json.dumps({"text": "I love this"}).encode())  # it was answered 400 "Invalid JSON"
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    response = httpx.post(f"{server}/predict", content=body, headers=headers, timeout=10)
+    assert response.status_code == 415, (response.status_code, response.text)
+    assert response.json() == {"error": "Content-Encoding gzip is not supported: send the JSON body uncompressed"}
+    assert httpx.post(f"{server}/predict", json={"text": "still fine"}, timeout=10).status_code == 200
 
 
 def test_a_body_over_the_limit_is_413_declared_or_streamed_and_the_service_keeps_serving(server):

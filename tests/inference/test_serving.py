@@ -91,6 +91,36 @@ def test_request_bodies_over_the_limit_get_413_without_reaching_the_service():
     assert sent[0]["status"] == 200 and read == [b'{"texts": ["ok"]}']
 
 
+@pytest.mark.parametrize("encoding", [b"gzip", b"GZIP", b"br", b"deflate", b"identity, gzip"])
+def test_a_compressed_request_body_gets_415_in_the_json_error_shape_without_reaching_the_service(encoding):
+    """A gzip body was handed on and answered 400 "Invalid JSON"; any Content-Encoding but identity is a 415, whose
+    body has the shape of the service's other 4xx answers (one "error" string)."""
+    import gzip
+    import json
+
+    from sentiment_pipeline.inference.serving import JsonOnlyMiddleware
+
+    body = gzip.compress(b'{"texts": ["ok"]}')
+    headers = {b"content-type": b"application/json", b"content-encoding": encoding}
+    sent, read = _call(JsonOnlyMiddleware, headers, [body])
+    assert sent[0]["status"] == 415 and read == []
+    assert (b"content-type", b"application/json") in sent[0]["headers"]
+    answer = json.loads(sent[1]["body"])
+    assert list(answer) == ["error"] and "Content-Encoding" in answer["error"], answer
+    assert encoding.decode().lower().split(",")[-1].strip() in answer["error"]
+    not_json, _ = _call(JsonOnlyMiddleware, {b"content-type": b"text/plain"}, [b"hi"])  # the other 415: same shape
+    assert not_json[0]["status"] == 415 and list(json.loads(not_json[1]["body"])) == ["error"]
+
+
+@pytest.mark.parametrize("encoding", [b"identity", b"Identity", b""])
+def test_an_uncompressed_body_declared_identity_is_handed_on(encoding):
+    from sentiment_pipeline.inference.serving import JsonOnlyMiddleware
+
+    headers = {b"content-type": b"application/json", b"content-encoding": encoding}
+    sent, read = _call(JsonOnlyMiddleware, headers, [b'{"texts": ["ok"]}'])
+    assert sent[0]["status"] == 200 and read == [b'{"texts": ["ok"]}']
+
+
 def test_the_batchers_learned_wait_cannot_stay_at_a_bursts_level():
     """After a burst, BentoML's optimizer averaged waits of hundreds of ms, and each lone request then waited that
     long and was averaged in again: single requests took 120-170 ms for minutes. The wait is capped."""

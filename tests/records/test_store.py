@@ -85,3 +85,25 @@ def test_read_uri_local_and_errors(tmp_path):
         read_uri("ftp://host/file.csv")
     with pytest.raises(StoreError, match="cannot download"):
         read_uri("http://127.0.0.1:9/nothing.csv", timeout=2)
+
+
+def test_every_s3_client_the_project_makes_has_timeouts_and_bounded_retries(monkeypatch):
+    """boto3's own clients have no connect/read bounds worth the name (60 s a read, retried): a hung S3 endpoint hung
+    the run. The store's clients and papermill's (which writes the executed notebooks) share one Config."""
+    from papermill.s3 import S3
+
+    from sentiment_pipeline.records import store as store_module
+    from sentiment_pipeline.training.notebook_execution import _notebook_io
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    _notebook_io()
+    clients = {
+        "store": S3Store("s3://bucket/prefix").client,
+        "read_uri": store_module._s3_client(),
+        "papermill client": S3().client,
+        "papermill resource": S3().s3.meta.client,
+    }
+    for name, client in clients.items():
+        config = client.meta.config
+        assert (config.connect_timeout, config.read_timeout) == (5, 15), name
+        assert config.retries == {"total_max_attempts": 3, "mode": "standard"}, name

@@ -123,3 +123,106 @@ def test_the_profile_table_prints_counts_as_integers_and_averages_to_one_decimal
     assert cells["rows"] == "60" and cells["labelled negative"] == "20" and cells["exact duplicate texts"] == "0"
     assert cells["characters per text, max"].isdigit() and cells["words per text, max"] == "5"
     assert cells["words per text, mean"] == "5.0" and len(cells["characters per text, mean"].split(".")[1]) == 1
+
+
+# ---- compressed files: gzip is read (by its first bytes), within a bound; other compressions are refused by name ----
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, mtime=0)
+
+
+def test_a_gzip_compressed_csv_is_read_and_hashed_as_given():
+    import hashlib
+
+    packed = _gzip(GOOD.encode())
+    dataset = load_dataset(packed, "good.csv.gz")  # it was refused as "not UTF-8 text (byte 0x1f at offset 0)"
+    assert len(dataset.frame) == 60 and dataset.sha256 == hashlib.sha256(packed).hexdigest()  # the file's bytes
+    assert len(load_dataset(packed, "good.csv").frame) == 60  # recognised by its first bytes, not by its name
+    half = len(GOOD) // 2
+    cut = GOOD.rindex("\n", 0, half) + 1
+    members = _gzip(GOOD[:cut].encode()) + _gzip(GOOD[cut:].encode())  # concatenated members, as `cat a.gz b.gz`
+    assert load_dataset(members, "good.csv.gz").frame.equals(dataset.frame)
+
+
+def test_a_gzip_compressed_parquet_is_read(tmp_path):
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"text": ["a", "b"], "label_text": ["positive", "neutral"]}).to_parquet(path)
+    assert len(load_dataset(_gzip(path.read_bytes()), "d.parquet.gz").frame) == 2
+
+
+def _zip(data: bytes) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("tweets.csv", data)
+    return out.getvalue()
+
+
+def _bz2(data: bytes) -> bytes:
+    import bz2
+
+    return bz2.compress(data)
+
+
+def _xz(data: bytes) -> bytes:
+    import lzma
+
+    return lzma.compress(data)
+
+
+@pytest.mark.parametrize(
+    ("pack", "compression"),
+    [
+        (_zip, "zip"),
+        (_bz2, "bzip2"),
+        (_xz, "xz"),
+        (lambda data: b"\x28\xb5\x2f\xfd" + b"\x00" * 16, "zstd"),  # the zstd frame's magic number
+        (lambda data: b"7z\xbc\xaf\x27\x1c" + b"\x00" * 16, "7z"),
+    ],
+    ids=["zip", "bzip2", "xz", "zstd", "7z"],
+)
+def test_other_compressions_are_refused_in_one_line_naming_the_compression(pack, compression):
+    with pytest.raises(DatasetError) as info:
+        load_dataset(pack(GOOD.encode()), "tweets.csv.x")
+    message = str(info.value)
+    assert f"is {compression}-compressed" in message and "gzip" in message and "\n" not in message, message
+    assert "UTF-8" not in message
+
+
+def test_a_gzip_bomb_is_refused_before_it_fills_memory(monkeypatch):
+    import tracemalloc
+
+    from sentiment_pipeline.training import data
+
+    assert data.MAX_DECOMPRESSED_BYTES == 2 * 1024**3  # the documented bound (README, bad input)
+    monkeypatch.setattr(data, "MAX_DECOMPRESSED_BYTES", 1024 * 1024)
+    bomb = _gzip(b"text,label_text\n" + b"0" * (64 * 1024 * 1024))  # 64 MiB of text in 64 KiB
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError) as info:
+            load_dataset(bomb, "bomb.csv.gz")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == "bomb.csv.gz: gzip data decompresses to more than 1,048,576 bytes; refused", info.value
+    assert peak < 8 * 1024 * 1024, peak  # stopped at the bound: never held the 64 MiB
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda packed: packed[: len(packed) // 2], "is truncated"),
+        (lambda packed: packed[:10] + b"\xff" * (len(packed) - 10), "is not valid gzip data"),
+        (lambda packed: packed + b"junk after the data", "is not valid gzip data"),
+    ],
+    ids=["truncated", "corrupt", "trailing-junk"],
+)
+def test_damaged_gzip_is_one_line_naming_the_damage(damage, message):
+    with pytest.raises(DatasetError, match=message) as info:
+        load_dataset(damage(_gzip(GOOD.encode())), "good.csv.gz")
+    assert "\n" not in str(info.value)

@@ -1,4 +1,5 @@
-"""HTML reports for readers (notebook_execution.render_html, reports.py) on a small hand-made executed notebook."""
+"""HTML reports for readers (notebook_execution.render_html, reports.py) on a small hand-made executed notebook;
+papermill's I/O as the runner installs it."""
 
 import re
 
@@ -6,8 +7,10 @@ import nbformat
 import pytest
 
 from sentiment_pipeline import params
-from sentiment_pipeline.training.notebook_execution import render_html
+from sentiment_pipeline.errors import StoreError
+from sentiment_pipeline.training.notebook_execution import _notebook_io, render_html
 from sentiment_pipeline.training.reports import ReportHeader, run_header, text_table
+from support.disk import fill, small_disk
 
 RUN_ID = "20261204T160656Z-696a2c"
 SHA = "a67ca13c288d7c248265e1757f55c05e0ca288be45383f029b88d7e0fd6d9dbc"
@@ -200,3 +203,27 @@ def test_papermill_logs_cells_only_when_verbose():
     _configure_papermill_log(True)
     assert logging.getLogger("papermill").isEnabledFor(logging.INFO)
     _configure_papermill_log(False)
+
+
+def test_papermill_writes_local_notebooks_whole_or_not_at_all_and_a_full_disk_is_one_store_error(tmp_path):
+    """Papermill saves the executed notebook after every cell. Its own local handler rewrote the file in place, so a
+    full disk left a cut-off notebook (invalid JSON) in the record; the runner's handler writes a temporary file
+    beside it and renames it."""
+    from papermill.iorw import load_notebook_node, write_ipynb
+
+    _notebook_io()  # what every execute() installs
+    with small_disk(tmp_path / "disk", size_kb=512) as disk:
+        target = disk / "train.ipynb"
+        before = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('first cells')")])
+        write_ipynb(before, str(target))
+        fill(disk, leave_bytes=16 * 1024)
+        after = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", outputs=[_big_output()])])
+        with pytest.raises(StoreError, match=r"cannot write .*train.ipynb: No space left on device") as failed:
+            write_ipynb(after, str(target))
+        assert "\n" not in str(failed.value)
+        assert load_notebook_node(str(target)).cells[0].source == "print('first cells')"  # the last whole save
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "train.ipynb"]  # no temporary file left
+
+
+def _big_output():
+    return nbformat.v4.new_output("stream", name="stdout", text="a training log line\n" * 20_000)

@@ -50,3 +50,44 @@ def test_without_a_signal_the_check_lets_the_run_go_on():
     with _stoppable() as stop:
         stop.check()
         assert stop.signal_number is None
+
+
+HUNG_IN_THE_LOOP = """
+import asyncio, sys, time
+from sentiment_pipeline.records.store import LocalStore
+from sentiment_pipeline.training import runner
+
+runner.SIGTERM_GRACE_S = 2  # 25 s in a real run
+run = runner._Run(LocalStore(sys.argv[1]), "hung-run", print)
+run.step = "train"
+with runner._stoppable(run):
+    async def save_that_hangs():
+        print("saving", flush=True)
+        time.sleep(120)  # a store call that never returns, inside nbclient's loop: the handler cannot raise here
+
+    asyncio.run(save_that_hangs())
+print("the run went on", flush=True)
+"""
+
+
+def test_sigterm_ends_the_process_even_while_a_call_in_the_event_loop_hangs(tmp_path):
+    """Where the handler may not raise (nbclient's loop) and the main thread waits on a store that does not answer,
+    a watchdog ends the process SIGTERM_GRACE_S after the signal, with the run's one error line."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HUNG_IN_THE_LOOP, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline().strip() == "saving"
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "the run went on" not in stdout
+    assert stderr.strip().splitlines() == [
+        "error: run hung-run failed in train: stopped by signal 15 (SIGTERM: the task was stopped); the store did not "
+        "answer within 2 s, so the record may say 'running' until its lease lapses"
+    ]

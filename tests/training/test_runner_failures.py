@@ -141,8 +141,9 @@ def test_sigterm_ends_the_run_failed_with_the_reason_and_nothing_left_behind(
     latest = _latest(store)
     # A cell that keeps printing keeps the run's event loop busy in its output callbacks, where an exception raised
     # by a signal handler would be dropped and the run would wait the cell out (this once hung CI).
+    started = tmp_path / "training-step-started"  # the console is quiet: the cell says it runs through a file
     long_step = (
-        "import time\nprint('in the training step', flush=True)\n"
+        f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
         "for _ in range(60_000):  # stopped long before\n    print('.', flush=True)\n    time.sleep(0.01)"
     )
     slow = _notebooks_with_cell(tmp_path, long_step)
@@ -158,11 +159,11 @@ def test_sigterm_ends_the_run_failed_with_the_reason_and_nothing_left_behind(
         text=True,
         start_new_session=True,
     )
+    deadline = time.monotonic() + 300
+    while not started.exists():  # wait until the training notebook runs the cell
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended or never reached the cell"
+        time.sleep(0.2)
     lines = []
-    for line in process.stderr:  # wait until the training notebook runs
-        lines.append(line)
-        if line.strip() == "in the training step":  # the cell's own output, streamed into the run's log
-            break
     process.send_signal(signal.SIGTERM)
     try:
         _, rest = process.communicate(timeout=90)
