@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from support.containers import LABEL, build_bento_image, engine_cli, image_config, remove_test_containers, wait_http
-from support.project import BIN, ROOT, SAMPLE_RUN_ID, cli, free_port
+from support.project import BIN, ROOT, SAMPLE_RUN_ID, cli, constraint, free_port
 from support.serving import NOT_IN_THE_BENTO, assert_labels_the_clear_examples, assert_serves_like_the_cli
 from support.terraform import tool
 
@@ -115,6 +115,22 @@ def test_the_image_carries_onnx_runtime_and_none_of_the_training_stack(served):
     )
     found = engine_cli("exec", served["name"], "python", "-c", code).stdout.strip().splitlines()[-1]
     assert json.loads(found) == ["onnxruntime"]
+
+
+def test_the_image_serves_on_the_fast_http_stack_the_host_has():
+    """uvloop and httptools, which uvicorn (under BentoML) takes when it finds them, pinned as the host has them."""
+    pinned = dict(
+        line.split("==") for line in (ROOT / "requirements" / "serve.txt").read_text().splitlines() if "==" in line
+    )
+    assert {name: pinned.get(name) for name in ("uvloop", "httptools")} == {
+        name: constraint(name) for name in ("uvloop", "httptools")
+    }
+
+
+def test_the_image_has_uvloop_and_httptools(served):
+    code = "import uvloop, httptools, json; print(json.dumps([uvloop.__version__, httptools.__version__]))"
+    found = engine_cli("exec", served["name"], "python", "-c", code).stdout.strip().splitlines()[-1]
+    assert json.loads(found) == [constraint("uvloop"), constraint("httptools")]
 
 
 def test_clear_examples_get_the_right_label(served):
