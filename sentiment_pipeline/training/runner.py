@@ -596,7 +596,7 @@ def _execute(
 ) -> RunResult:
     store, run_id = run.store, run.run_id
     progress(f"run {run_id} -> {store.uri_for(run.key(''))}")
-    edited = record.edited_notebooks({"notebooks": run.notebooks})
+    edited = record.edited_notebooks({"notebooks": run.notebooks})  # the run's own manifest field, read as readers do
     if edited:
         what = "recorded notebooks differ from the installed ones" if run.reproduces else "edited notebooks"
         progress(f"  {what}: {', '.join(edited)} (compared with {run.notebooks[edited[0]]['compared_with']})")
@@ -707,7 +707,7 @@ def _execute(
             metrics,
             round(time.perf_counter() - run.clock, 2),
             reproduction,
-            tuple(record.edited_notebooks({"notebooks": run.notebooks})),
+            tuple(edited),
         )
     except BaseException as exc:
         stop.recording = True  # the failed record must get written: SIGTERM now only shortens its time
