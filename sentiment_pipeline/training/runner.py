@@ -35,6 +35,7 @@ from ..records.index import refresh_index
 from ..records.store import LocalStore, Store, StoreError, open_store
 from . import notebook_execution, notebook_sources
 from .data import DatasetError, read_labelled, split_dataset
+from .memory import StepPeak, release_memory
 
 Progress = Callable[[str], None]
 
@@ -577,6 +578,17 @@ def _stoppable(run: _Run | None = None) -> Iterator[_Stop]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _note_peak(run: _Run, step: str, peak: StepPeak) -> None:
+    """``<step>_peak_mb`` in the manifest's (and metrics.json's) timings, when this platform can measure it."""
+    if peak.mb is not None:
+        run.timings[f"{step}_peak_mb"] = peak.mb
+
+
+def _peak_note(run: _Run, step: str) -> str:
+    peak = run.timings.get(f"{step}_peak_mb")
+    return f"   peak memory {peak / 1024:.1f} GB" if peak is not None else ""
+
+
 def _stage(raw: bytes, folder: Path, name: str) -> Path:
     """A local copy for the notebooks, which read files, not URIs."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -613,23 +625,27 @@ def _execute(
     try:
         run.step = "data"
         started = time.perf_counter()
-        raw, dataset, facts = read_labelled(data_uri)
-        staged = _stage(raw, workdir / "input", facts["name"])
-        # The split the preprocess notebook will make, made here first, so a dataset it cannot split (one label,
-        # a handful of rows, only copies of a few tweets) stops the run with a one-line error and exit 2.
-        split_dataset(
-            dataset.frame,
-            val_size=params["val_size"],
-            test_size=params["test_size"],
-            seed=params["split_seed"],
-            cleaning=CleaningConfig(stemmer=params["stemmer"], remove_stop_words=params["remove_stop_words"]),
-        )
-        run.data_info = {**facts, "dropped_empty_texts": dataset.dropped_empty}
-        eval_staged = None
-        if eval_data_uri:  # a fixed evaluation file: checked now, scored by the train notebook
-            eval_raw, _, run.eval_data_info = read_labelled(eval_data_uri)
-            eval_staged = _stage(eval_raw, workdir / "input" / "eval", run.eval_data_info["name"])
+        with StepPeak() as data_peak:
+            raw, dataset, facts = read_labelled(data_uri)
+            staged = _stage(raw, workdir / "input", facts["name"])
+            # The split the preprocess notebook will make, made here first, so a dataset it cannot split (one label,
+            # a handful of rows, only copies of a few tweets) stops the run with a one-line error and exit 2.
+            split_dataset(
+                dataset.frame,
+                val_size=params["val_size"],
+                test_size=params["test_size"],
+                seed=params["split_seed"],
+                cleaning=CleaningConfig(stemmer=params["stemmer"], remove_stop_words=params["remove_stop_words"]),
+            )
+            run.data_info = {**facts, "dropped_empty_texts": dataset.dropped_empty}
+            eval_staged = None
+            if eval_data_uri:  # a fixed evaluation file: checked now, scored by the train notebook
+                eval_raw, _, run.eval_data_info = read_labelled(eval_data_uri)
+                eval_staged = _stage(eval_raw, workdir / "input" / "eval", run.eval_data_info["name"])
+            del raw  # the notebooks read the staged copy; the runner keeps only what the record needs
+            release_memory()
         run.timings["data_s"] = round(time.perf_counter() - started, 2)
+        _note_peak(run, "data", data_peak)
         progress(
             f"  data      {facts['name']}: {len(dataset.frame):,} usable rows, sha256 {dataset.sha256[:12]}"
             + (f", {dataset.dropped_empty} empty texts dropped" if dataset.dropped_empty else "")
@@ -650,31 +666,36 @@ def _execute(
                 progress(f"  executing {nb_name}.ipynb")
             executed.append(nb_name)
             try:
-                seconds = notebook_execution.execute(
-                    source_notebooks / f"{nb_name}.ipynb",
-                    _notebook_uri(store, run.key(f"notebooks/{nb_name}.ipynb")),
-                    notebook_params,
-                    cwd=workdir,
-                    before_cell=before_cell,
-                    verbose=verbose,
-                    kernel_dir=workdir / "kernels",
-                )
+                with StepPeak() as peak:
+                    seconds = notebook_execution.execute(
+                        source_notebooks / f"{nb_name}.ipynb",
+                        _notebook_uri(store, run.key(f"notebooks/{nb_name}.ipynb")),
+                        notebook_params,
+                        cwd=workdir,
+                        before_cell=before_cell,
+                        verbose=verbose,
+                        kernel_dir=workdir / "kernels",
+                    )
             finally:
                 stop.check()  # the reason a kernel ended by SIGTERM failed its cell (DeadKernelError) is the signal
             run.timings[f"{nb_name}_s"] = round(seconds, 2)
+            _note_peak(run, nb_name, peak)
             progress(
                 f"  [{index}/{len(notebook_execution.PIPELINE_NOTEBOOKS)}] {nb_name + '.ipynb':<17} {seconds:6.1f} s"
+                + _peak_note(run, nb_name)
             )
 
         run.step = "record"
         started = time.perf_counter()
-        run.check_claim()
-        _render_reports(run, executed, params, "succeeded")
-        _upload_tree(run, workdir / "data", "data")
-        _upload_tree(run, workdir / "model", "model")
-        metrics = json.loads((workdir / "out" / record.METRICS).read_text(encoding="utf-8"))
+        with StepPeak() as record_peak:
+            run.check_claim()
+            _render_reports(run, executed, params, "succeeded")
+            _upload_tree(run, workdir / "data", "data")
+            _upload_tree(run, workdir / "model", "model")
+            metrics = json.loads((workdir / "out" / record.METRICS).read_text(encoding="utf-8"))
         run.timings["record_s"] = round(time.perf_counter() - started, 2)
-        progress(f"  {'record':<23} {run.timings['record_s']:6.1f} s")
+        _note_peak(run, "record", record_peak)
+        progress(f"  {'record':<23} {run.timings['record_s']:6.1f} s" + _peak_note(run, "record"))
         metrics["timings"] = {**run.timings, "total_s": round(time.perf_counter() - run.clock, 2)}
         run.put(record.METRICS, record.to_json_bytes(metrics))
         reproduction = None

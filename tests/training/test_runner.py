@@ -45,6 +45,8 @@ def test_run_writes_the_complete_record(finished_run, labelled_csv):
     assert manifest["status"] == "succeeded" and manifest["error"] is None
     assert manifest["versions"]["papermill"] and manifest["versions"]["keras"]
     assert {"preprocess_s", "train_s"} <= manifest["timings"].keys()
+    peaks = {step: manifest["timings"][f"{step}_peak_mb"] for step in ("data", "preprocess", "train", "record")}
+    assert peaks["train"] > 400 and peaks["train"] > peaks["data"]  # the train kernel holds TensorFlow, the runner not
     listed = {f["path"]: f["sha256"] for f in manifest["files"]}
     assert "manifest.json" not in listed and len(listed) >= 12
     for path, digest in listed.items():  # every recorded hash matches the stored bytes
