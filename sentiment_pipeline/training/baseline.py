@@ -12,6 +12,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_union
 
+from .memory import release_memory
+
 
 def _join(token_lists: Sequence[Sequence[str]]) -> list[str]:
     return [" ".join(tokens) for tokens in token_lists]
@@ -31,6 +33,7 @@ class TfidfBaseline:
 
     def fit(self, token_lists: Sequence[Sequence[str]], labels: Sequence[str]) -> TfidfBaseline:
         self.pipeline.fit(_join(token_lists), list(labels))
+        release_memory()  # the fit's sparse matrices are garbage; hand their pages back before the notebook goes on
         return self
 
     def predict(self, token_lists: Sequence[Sequence[str]]) -> list[str]:

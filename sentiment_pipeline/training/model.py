@@ -22,6 +22,7 @@ from ..inference import LABELS_FILE, MODEL_FILE, TOKENIZER_FILE
 from ..inference.tokenizer import TweetTokenizer
 from ..params import ModelConfig
 from .data import LABELS
+from .memory import release_memory
 from .tensorflow_runtime import keras, tf
 
 
@@ -219,7 +220,11 @@ def train_model(
             print(f"  kept epoch {history['best_epoch']} (validation macro-F1 {tracker.best:.4f})", flush=True)
         histories.append(history)
         members.append(member)
+        del fit, tracker, member  # the fit's data copies and the member's optimizer slots: garbage from here
+        release_memory()
     model = average_members(members)
+    members.clear()  # the averaged model holds clones without optimizer state
+    release_memory()
     predicted = model.predict(val_inputs, batch_size=1024, verbose=0).argmax(axis=1)
     return model, {"members": histories, "val_macro_f1": float(f1_score(val_labels, predicted, average="macro"))}
 

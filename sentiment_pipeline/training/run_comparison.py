@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from .reports import ReportHeader
 
 CHANGED_TEXTS_SHOWN = 200  # the JSON and the report list this many changed predictions, most confident first
-PREDICT_CHUNK = 1024
 
 
 @dataclass
@@ -113,9 +112,8 @@ def probabilities(predictor: Predictor, texts: Sequence[str], labels: Sequence[s
     """Class probabilities with columns in ``labels`` order (runs may list their labels differently)."""
     if sorted(predictor.labels) != sorted(labels):
         raise DatasetError(f"the models predict different labels: {predictor.labels} vs {list(labels)}")
-    rows = [predictor.predict_proba(list(texts[i : i + PREDICT_CHUNK])) for i in range(0, len(texts), PREDICT_CHUNK)]
     order = [predictor.labels.index(label) for label in labels]
-    return np.concatenate(rows)[:, order]
+    return predictor.predict_proba(list(texts))[:, order]  # in chunks: any number of texts
 
 
 def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:

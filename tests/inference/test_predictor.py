@@ -46,3 +46,39 @@ def test_a_model_folder_without_onnx_names_the_fix(tmp_path):
     (tmp_path / "model.keras").write_bytes(b"an older registered model")
     with pytest.raises(MissingOnnxModel, match=r"has no model.onnx: .* \(`sentiment-pipeline register --run-id"):
         load_predictor(tmp_path)
+
+
+class RowEcho:
+    """Answers each row with its first word id spread over the classes, so the order of the rows can be checked."""
+
+    input_names = ["words"]
+
+    def __init__(self) -> None:
+        self.rows_per_call: list[int] = []
+
+    def predict_proba(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        self.rows_per_call.append(len(inputs["words"]))
+        first = inputs["words"][:, :1].astype(np.float32)
+        return np.hstack([first, first + 1, first + 2])
+
+
+def test_many_texts_go_to_the_model_in_bounded_chunks_and_come_back_in_order():
+    """A 200,000-tweet run's test split in one model call held GBs of activations: calls are capped at CHUNK_ROWS."""
+    from sentiment_pipeline.inference.predictor import CHUNK_ROWS, predict_in_chunks
+
+    texts = [f"tweet number {i}" for i in range(2 * CHUNK_ROWS + 5)]
+    tokenizer = TweetTokenizer(min_count=1, max_len=4).fit(clean_texts(texts))
+    model = RowEcho()
+
+    chunked = Predictor(model, tokenizer, LABELS).predict_proba(texts)
+
+    assert model.rows_per_call == [CHUNK_ROWS, CHUNK_ROWS, 5]
+    whole = RowEcho().predict_proba(tokenizer.encode(texts))
+    assert np.array_equal(chunked, whole)
+    encoded = tokenizer.encode(texts)
+    direct = RowEcho()
+    assert np.array_equal(predict_in_chunks(direct, encoded, rows=1000), whole) and direct.rows_per_call == [
+        1000,
+        1000,
+        CHUNK_ROWS * 2 + 5 - 2000,
+    ]

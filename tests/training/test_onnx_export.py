@@ -68,3 +68,48 @@ def test_parity_counts_the_largest_difference_and_label_flips():
     assert not flipped["passed"] and not flipped["argmax_agrees"]
     with pytest.raises(OnnxParityError, match="shape"):
         parity(expected, expected[:1])
+
+
+def test_the_parity_check_runs_the_export_in_bounded_chunks(tokenizer, tmp_path, monkeypatch):
+    """The whole test split in one ONNX Runtime call was the peak of a 200,000-tweet run (8.3 GB)."""
+    from sentiment_pipeline.inference.predictor import CHUNK_ROWS
+    from sentiment_pipeline.training import onnx_export
+
+    calls: list[int] = []
+
+    class Counting(OnnxModel):
+        def predict_proba(self, inputs):
+            calls.append(len(inputs["words"]))
+            return super().predict_proba(inputs)
+
+    monkeypatch.setattr(onnx_export, "OnnxModel", Counting)
+    model = build_model(tokenizer, 3, ModelConfig(embedding_dim=8, lstm_units=4, ngram_dim=4, char_dim=4))
+    texts = TEXTS * (CHUNK_ROWS // 2 + 1)  # a little over two chunks
+    expected = keras_predictor(model, tokenizer, LABELS).predict_proba(texts)
+
+    check = export_and_check(model, tmp_path, tokenizer.encode(texts), expected)
+
+    assert check["passed"] and check["n"] == len(texts)
+    assert max(calls) <= CHUNK_ROWS and sum(calls) == len(texts)
+
+
+def test_an_averaged_model_is_exported_member_by_member_and_joined_with_a_mean(tokenizer, tmp_path):
+    """Converting the members one at a time keeps tf2onnx's working memory to a member's size; the joined graph
+    must answer exactly as the Keras average does."""
+    import onnx
+
+    from sentiment_pipeline.training.model import average_members
+    from sentiment_pipeline.training.onnx_export import members
+
+    config = ModelConfig(embedding_dim=8, lstm_units=4, ngram_dim=4, char_dim=4)
+    model = average_members([build_model(tokenizer, 3, config, name=f"member_{i}") for i in range(3)])
+    assert len(members(model)) == 3 and members(members(model)[0]) == [members(model)[0]]
+    expected = keras_predictor(model, tokenizer, LABELS).predict_proba(TEXTS)
+
+    check = export_and_check(model, tmp_path, tokenizer.encode(TEXTS), expected)
+
+    assert check["passed"] and check["max_abs_diff"] <= PARITY_ATOL
+    graph = onnx.load(str(tmp_path / ONNX_FILE)).graph
+    [mean] = [node for node in graph.node if node.op_type == "Mean"]
+    assert len(mean.input) == 3 and [i.name for i in graph.input] == ["chars", "ngrams", "words"]
+    assert len(graph.output) == 1 and graph.output[0].name == mean.output[0]
