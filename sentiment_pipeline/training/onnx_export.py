@@ -7,6 +7,7 @@ check runs both models on the run's whole test split: a run whose export disagre
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from .memory import release_memory
 from .tensorflow_runtime import keras, tf
 
 OPSET = 17
+TF2ONNX_CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"  # tf2onnx.constants.ENV_TF2ONNX_CATCH_ERRORS
 PARITY_ATOL = 1e-5  # max absolute difference of any class probability; argmax must agree everywhere
 
 
@@ -36,7 +38,18 @@ def _convert(model: keras.Model) -> onnx.ModelProto:
     function = tf.function(
         lambda *ids: model(dict(zip(names, ids, strict=True)), training=False), input_signature=signature
     )
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
+    # tf2onnx runs each of its optimizer passes on a deep copy of the graph, constants included, to fall back to the
+    # graph before the pass if it raises; the copies are garbage the collector reaches late (350 MB of a member's
+    # 1.15 GB at 200,000 tweets). Without the fallback a failing pass fails the export, and so the run, loudly.
+    previous = os.environ.get(TF2ONNX_CATCH_ERRORS)
+    os.environ[TF2ONNX_CATCH_ERRORS] = "FALSE"
+    try:
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
+    finally:
+        if previous is None:
+            os.environ.pop(TF2ONNX_CATCH_ERRORS, None)
+        else:
+            os.environ[TF2ONNX_CATCH_ERRORS] = previous
     return proto
 
 
@@ -77,9 +90,9 @@ def export_onnx(model: keras.Model, path: str | Path) -> Path:
     """Write ``model`` as ONNX to ``path``; its inputs keep the Keras input names, its output is the probabilities.
 
     An averaged model is converted member by member and the members joined into one graph with ONNX's ``Mean``:
-    tf2onnx's conversion takes about 40 times the size of the graph it converts (grappler, then its own passes over
-    copies), and converting the four members of the full-data model at once took 2.5 GB above the kernel's level
-    (3.5 GB at 200,000 tweets); one member at a time, with the garbage released between them, takes a quarter."""
+    tf2onnx's conversion takes dozens of times the size of the graph it converts (grappler, then its own passes over
+    copies); converting the four members at once took 2.3 GB above the kernel's level for the full-data model and
+    5.9 GB at 200,000 tweets, one member at a time with the garbage released in between about 0.8 GB."""
     parts = []
     for member in members(model):
         parts.append(_convert(member))
