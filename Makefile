@@ -77,8 +77,10 @@ test-fast: venv infra-tools
 bench: venv bench-serving bench-reproduce
 	$(BIN)/python benchmarks/pipeline_bench.py --data $(FULL_DATA) --out benchmarks/pipeline-results.md
 
+## The served model of the full-data run (trained first if $(STORE) has none): seed-style, TensorFlow and ONNX services,
+## the model alone, then the bento image (podman) beside `bentoml serve` on the host.
 bench-serving: venv system-deps
-	$(BIN)/python benchmarks/serving_bench.py --store $(STORE) --out benchmarks/serving-results.md
+	$(BIN)/python benchmarks/serving_bench.py --store $(STORE) --data $(FULL_DATA) --out benchmarks/serving-results.md
 
 ## Reproduce the full-data run (identical?) and compare two seeds (the noise floor the gate's margin faces).
 bench-reproduce: venv

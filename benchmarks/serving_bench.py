@@ -1,20 +1,26 @@
 """Serving benchmark: the ONNX Runtime service against the TensorFlow service of the same run, a seed-style server,
-and the model alone.
+and the model alone; then the shipped bento image beside the same service on the host.
 
-    .venv/bin/python benchmarks/serving_bench.py --store artifacts [--run-id latest] [--seconds 15]
+    .venv/bin/python benchmarks/serving_bench.py --store artifacts --data FULL.csv [--run-id latest] [--seconds 15]
 
-One run's model, three servers on loopback, one at a time: the seed recipe's FastAPI + `model.predict` per request;
+One run's model: with ``--data``, the newest succeeded run of the store trained on that file (same sha256), trained
+first if there is none (``make bench-serving`` passes the 27,480-tweet file: the model users deploy, not the
+sample's). Three servers on loopback, one at a time: the seed recipe's FastAPI + `model.predict` per request;
 `bentoml serve` of service.py with the Keras model (benchmarks/tensorflow_service.py); `bentoml serve` of
 service.py as shipped (ONNX Runtime). wrk (benchmarks/wrk_post.lua) drives /predict at 1, 8 and 32 closed-loop
 clients, then /predict_batch with 256 texts per request. Then the model alone: ONNX Runtime on the same cores (one
 single-threaded session per core, as the workers run it), no HTTP, at the batch sizes the service's batcher formed
-(its sentiment_batch_size histogram) and at 256. Let nothing else run meanwhile. Prints Markdown.
+(its sentiment_batch_size histogram) and at 256. Last, the bento image of the same run (built with the product's
+image build, run by podman with a published loopback port, as ECS runs it: no host network) beside `bentoml serve`
+on the host, both up, the load alternating between them level by level. Let nothing else run meanwhile. Prints
+Markdown.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import io
 import json
 import multiprocessing
@@ -34,6 +40,9 @@ from bench_report import publish
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
+SPEC = importlib.util.spec_from_file_location("project_images", ROOT / "scripts" / "images.py")
+images = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(images)
 WRK_SCRIPT = ROOT / "benchmarks" / "wrk_post.lua"
 WRK = shutil.which("wrk") or "wrk"  # Debian package `wrk` (scripts/install-system-deps.sh)
 LEVELS = (1, 8, 32)
@@ -41,6 +50,8 @@ BATCH = 256  # texts per /predict_batch request: the API's limit
 # Issue 14's targets, as ratios: this machine's speed varies 2-3x between days, a ratio in one run does not.
 BURST_CLIENTS, SOAK_PAUSE_S = 500, 3
 TARGETS = {"p99_over_p50": 2.5, "of_model_alone_32": 0.5, "of_model_alone_batch": 0.8}
+# Issue 21's targets for the image, at 32 clients: its p99 within 2.5x its p50, at least 0.9x the host's requests/s.
+IMAGE_TARGETS = {"p99_over_p50": 2.5, "of_host_rps": 0.9}
 
 
 def free_port() -> int:
@@ -203,10 +214,111 @@ def serve_and_load(name: str, command: list[str], env: dict, texts: list[str], s
     return out
 
 
+def bench_run(store_uri: str, run_id: str, data: str | None) -> str:
+    """``run_id``, or with ``data`` the newest succeeded run trained on that file (trained now if there is none)."""
+    from sentiment_pipeline.records import record
+    from sentiment_pipeline.records.index import collect_runs
+    from sentiment_pipeline.records.store import open_store
+
+    store = open_store(store_uri)
+    if not data:
+        return record.resolve_run_id(store, run_id)
+    digest = record.sha256_bytes(Path(data).read_bytes())
+    for run in collect_runs(store):  # newest first
+        if run["status"] == "succeeded" and run["data"].get("sha256") == digest and not run["reproduces"]:
+            return run["run_id"]
+    print(f"no succeeded run of {store_uri} trained on {data}: training one", file=sys.stderr)
+    ran = subprocess.run(
+        [str(BIN / "sentiment-pipeline"), "run", "--data", data, "--store", store_uri],
+        capture_output=True,
+        text=True,
+    )
+    if ran.returncode != 0:
+        raise SystemExit(f"the pipeline run on {data} failed:\n{ran.stderr[-3000:]}")
+    return json.loads(ran.stdout.strip().splitlines()[-1])["run_id"]
+
+
+def build_image(store_uri: str, run_id: str, env: dict) -> tuple[str, str]:
+    """The bento image of ``run_id``, built as ``make images`` builds it (the Kaniko build context `package` makes,
+    the Debian-made base with podman), tagged ``tweet-sentiment:<version>`` only. Returns (engine, image)."""
+    packaged = subprocess.run(
+        [str(BIN / "sentiment-pipeline"), "package", "--store", store_uri, "--run-id", run_id],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    if packaged.returncode != 0:
+        raise SystemExit(f"sentiment-pipeline package failed:\n{packaged.stderr[-3000:]}")
+    uri = json.loads(packaged.stdout.strip().splitlines()[-1])["context_uri"]
+    command = images.engine()
+    _, version = images.build_bento(
+        command, images.base_image(command), store_uri, Path(uri.removeprefix("file://")), latest=False
+    )
+    return command, f"tweet-sentiment:{version}"
+
+
+def start_image(command: str, ref: str) -> tuple[str, str]:
+    """``podman run`` of the bento image, its port 3000 published on a loopback port; returns (container, url)."""
+    port = free_port()
+    name = f"bench-serving-{port}"
+    subprocess.run(
+        [command, "run", "--detach", "--rm", "--name", name, "--publish", f"127.0.0.1:{port}:3000", ref],
+        env=images.engine_env(command),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return name, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    stop_image(command, name)
+    raise SystemExit(f"{ref} not ready after 180 s")
+
+
+def stop_image(command: str, name: str) -> None:
+    engine_env = images.engine_env(command)
+    subprocess.run([command, "rm", "--force", "--time", "10", name], env=engine_env, capture_output=True)
+
+
+def image_beside_host(command: str, ref: str, tag: str, env: dict, texts: list[str], seconds: float) -> dict:
+    """The image and `bentoml serve` on the host, both up; each level loads one then the other, the order swapped
+    from level to level, so a slower minute of this shared machine costs both."""
+    port = free_port()
+    host = start(
+        [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "service:TweetSentiment", "--port", str(port)],
+        {**env, "SENTIMENT_MODEL_TAG": tag},
+        f"http://127.0.0.1:{port}/readyz",
+    )
+    container = None
+    try:
+        container, image_url = start_image(command, ref)
+        urls = {"host": f"http://127.0.0.1:{port}", "image": image_url}
+        bodies = [{"text": t} for t in texts]
+        out: dict = {"host": {}, "image": {}}
+        for turn, clients in enumerate(LEVELS):
+            for where in ("host", "image") if turn % 2 == 0 else ("image", "host"):
+                out[where][clients] = load(f"{urls[where]}/predict", bodies, clients, seconds)
+                print(where, clients, out[where][clients], file=sys.stderr)
+        return out
+    finally:
+        if container:
+            stop_image(command, container)
+        stop(host)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--store", default="artifacts")
     parser.add_argument("--run-id", default="latest")
+    parser.add_argument("--data", help="serve the newest run trained on this file (trained first if there is none)")
+    parser.add_argument("--no-image", action="store_true", help="leave out the bento image (no container engine)")
     parser.add_argument("--seconds", type=float, default=15.0, help="per load level")
     parser.add_argument("--out")
     args = parser.parse_args()
@@ -215,7 +327,8 @@ def main() -> None:
     from sentiment_pipeline.records.store import open_store
 
     store = open_store(args.store)
-    run_id = record.resolve_run_id(store, args.run_id)
+    run_id = bench_run(args.store, args.run_id, args.data)
+    data_info = record.read_json(store, record.run_key(run_id, record.PARAMS))["data"]
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = record.download_model(store, run_id, Path(tmp) / "model")
@@ -244,6 +357,9 @@ def main() -> None:
             "onnx": ([*bento, "service:TweetSentiment"], {**env, "SENTIMENT_MODEL_TAG": tag}),
         }
         results = {name: serve_and_load(name, cmd, e, texts, args.seconds) for name, (cmd, e) in servers.items()}
+        if not args.no_image:
+            command, image_ref = build_image(args.store, run_id, env)
+            beside = image_beside_host(command, image_ref, tag, env, texts, args.seconds)
 
         formed = results["onnx"][32]["mean_batch"]
         sizes = sorted({1, 8, 32, max(1, round(formed)), BATCH})
@@ -259,9 +375,11 @@ def main() -> None:
         "# Serving benchmark",
         "",
         f"Produced by `make bench-serving` (`.venv/bin/python benchmarks/serving_bench.py --store {args.store} "
-        f"--out benchmarks/serving-results.md`) on {time.strftime('%Y-%m-%d')}; model `{tag}` (model.onnx "
-        f"{model_mb:.1f} MB), {cores} cores, loopback, closed-loop wrk clients, {args.seconds:.0f} s per level, "
-        "texts from the run's held-out test split. The three servers ran one after another in the same run.",
+        + (f"--data {args.data} " if args.data else "")
+        + f"--out benchmarks/serving-results.md`) on {time.strftime('%Y-%m-%d')}; model `{tag}` (model.onnx "
+        f"{model_mb:.1f} MB), trained on `{data_info.get('name')}` ({data_info.get('rows', 0):,} rows), {cores} "
+        f"cores, loopback, closed-loop wrk clients, {args.seconds:.0f} s per level, texts from the run's held-out test "
+        "split. The three servers ran one after another in the same run.",
         "",
         "| /predict | clients | requests/s | p50 ms | p99 ms | errors | texts per model call |",
         "|---|---|---|---|---|---|---|",
@@ -336,7 +454,43 @@ def main() -> None:
     ]
     lines += ["", "| target (ONNX Runtime service) | measured | met |", "|---|---|---|"]
     lines += [f"| {what} | {value} | {'yes' if ok else '**no**'} |" for what, value, ok in checks]
+    if not args.no_image:
+        lines += image_section(command, image_ref, beside)
     publish(lines, args.out)
+
+
+def image_section(command: str, ref: str, beside: dict) -> list[str]:
+    """The image beside the host: a table per level and issue 21's two targets at 32 clients."""
+    lines = [
+        "",
+        "## The bento image beside the host",
+        "",
+        f"`{ref}` run by {Path(command).name} (`run --publish 127.0.0.1:<port>:3000`, the image's own entrypoint, "
+        "user and settings) and `bentoml serve service:TweetSentiment` on the host with the same model, both up at "
+        "once; each level loads one, then the other (the order swapped from level to level).",
+        "",
+        "| /predict | clients | requests/s | p50 ms | p99 ms | p99 / p50 | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for clients in LEVELS:
+        for where, label in (("host", "`bentoml serve` on the host"), ("image", "**the bento image (podman)**")):
+            r = beside[where][clients]
+            lines.append(
+                f"| {label} | {clients} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                f"{r['p99_ms'] / r['p50_ms']:.2f} | {r['errors']} of {r['requests']:,} |"
+            )
+    image, host = beside["image"][32], beside["host"][32]
+    image_ratio, rps_ratio = image["p99_ms"] / image["p50_ms"], image["rps"] / host["rps"]
+    checks = [
+        (f"32 clients: the image's p99 within {IMAGE_TARGETS['p99_over_p50']}x its p50",
+         f"{image_ratio:.2f}x", image_ratio <= IMAGE_TARGETS["p99_over_p50"]),
+        (f"32 clients: the image at least {IMAGE_TARGETS['of_host_rps']}x the host's requests/s ({host['rps']:,.0f})",
+         f"{image['rps']:,.0f} ({rps_ratio:.2f}x)", rps_ratio >= IMAGE_TARGETS["of_host_rps"]),
+        ("32 clients: zero errors from the image", str(image["errors"]), image["errors"] == 0),
+    ]  # fmt: skip
+    lines += ["", "| target (the bento image) | measured | met |", "|---|---|---|"]
+    lines += [f"| {what} | {value} | {'yes' if ok else '**no**'} |" for what, value, ok in checks]
+    return lines
 
 
 if __name__ == "__main__":

@@ -285,7 +285,11 @@ def bento_context(store: str) -> Path:
     return Path(uri.removeprefix("file://")) if uri.startswith("file://") else Path(uri)
 
 
-def build_bento(command: str, base: str | None, store: str, context_tarball: Path | None = None) -> tuple[float, str]:
+def build_bento(
+    command: str, base: str | None, store: str, context_tarball: Path | None = None, *, latest: bool = True
+) -> tuple[float, str]:
+    """Build the bento image from ``context_tarball`` (default: the newest run of ``store``'s), tagged
+    ``tweet-sentiment:<version>`` and, if ``latest``, ``tweet-sentiment:latest``; returns seconds and version."""
     tarball = context_tarball or bento_context(store)
     with tempfile.TemporaryDirectory(prefix="bento-context-") as tmp:
         with tarfile.open(tarball, "r:gz") as tar:
@@ -295,7 +299,7 @@ def build_bento(command: str, base: str | None, store: str, context_tarball: Pat
             command,
             Path(tmp) / BENTO_DOCKERFILE,
             Path(tmp),
-            [IMAGES["bento"], f"tweet-sentiment:{version}"],
+            [f"tweet-sentiment:{version}", *([IMAGES["bento"]] if latest else [])],
             base,
         )
     return seconds, version
