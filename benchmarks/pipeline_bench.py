@@ -1,8 +1,13 @@
-"""Pipeline benchmark: full run on the 27k-tweet file (quality + wall time) and cleaning throughput.
+"""Pipeline benchmark: full run on the 27k-tweet file (quality, wall time, peak memory per step), the same run on a
+200,000-row file made from it (wall time and peak memory), and cleaning throughput.
 
-    .venv/bin/python benchmarks/pipeline_bench.py --data ../shared/data/tweet_sentiment_extraction/train.csv
+    .venv/bin/python benchmarks/pipeline_bench.py --data ../shared/data/tweet_sentiment_extraction/train.csv \
+        [--scaled-rows 200000]
 
-Prints a Markdown report (and writes it with --out). Numbers, never assertions: see benchmarks/RESULTS.md.
+The larger file is the original rows followed by pairs of same-label tweets joined into one (distinct texts, so the
+splits, vocabulary and test split grow as they would with more data); it is made in a temp folder and removed.
+Peak memory is what the runner records (manifest ``timings.<step>_peak_mb``). Prints a Markdown report (and writes
+it with --out). Numbers, never assertions.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import re
 import subprocess
 import sys
@@ -82,16 +88,45 @@ def full_run(data: str, store: str, extra: list[str]) -> tuple[dict, float]:
     return json.loads((Path(store) / "runs" / "bench" / "metrics.json").read_text()), wall
 
 
+def scaled_copy(data: str, rows: int, out: Path) -> Path:
+    """``data``'s rows, then same-label pairs of its tweets joined into one, up to ``rows`` rows (seeded)."""
+    frame = pd.read_csv(data, dtype=str, keep_default_na=False)
+    rng = random.Random(0)
+    by_label = frame.groupby("label_text")["text"].apply(list).to_dict()
+    labels = list(frame["label_text"])
+    texts, wanted = list(frame["text"]), list(labels)
+    while len(texts) < rows:
+        label = rng.choice(labels)
+        first, second = rng.sample(by_label[label], 2)
+        texts.append(f"{first.strip()} {second.strip()}")
+        wanted.append(label)
+    pd.DataFrame({"text": texts, "label_text": wanted}).to_csv(out, index=False)
+    return out
+
+
+def peaks_gb(timings: dict) -> dict[str, float | None]:
+    return {
+        step: (timings[f"{step}_peak_mb"] / 1024 if f"{step}_peak_mb" in timings else None)
+        for step in ("data", "preprocess", "train", "record")
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True)
     parser.add_argument("--cleaning-sample", type=int, default=5000, help="tweets timed per cleaner")
     parser.add_argument("--out", help="also write the Markdown report here")
     parser.add_argument("-p", "--param", action="append", default=[], help="passed to the run")
+    parser.add_argument("--scaled-rows", type=int, default=200_000, help="rows of the larger run (0: none)")
     args = parser.parse_args()
 
     texts = list(pd.read_csv(args.data, dtype=str, keep_default_na=False)["text"][: args.cleaning_sample])
     throughput = cleaning_throughput(texts)
+    scaled = None
+    if args.scaled_rows:
+        with tempfile.TemporaryDirectory() as tmp:
+            bigger = scaled_copy(args.data, args.scaled_rows, Path(tmp) / f"scaled-{args.scaled_rows}.csv")
+            scaled = full_run(str(bigger), str(Path(tmp) / "store"), [x for p in args.param for x in ("-p", p)])
     with tempfile.TemporaryDirectory() as store:
         metrics, wall = full_run(args.data, store, [x for p in args.param for x in ("-p", p)])
         ood = None
@@ -116,7 +151,8 @@ def main() -> None:
     lines = [
         "# Pipeline benchmark",
         "",
-        f"Produced by `make bench` (`.venv/bin/python benchmarks/pipeline_bench.py --data {args.data}`) "
+        f"Produced by `make bench` (`.venv/bin/python benchmarks/pipeline_bench.py --data {args.data} "
+        f"--scaled-rows {args.scaled_rows}`) "
         f"on {time.strftime('%Y-%m-%d')}.",
         "",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; data: `{args.data}` "
@@ -145,6 +181,29 @@ def main() -> None:
         f"preprocess notebook {timings['preprocess_s']:.1f} s, train notebook {timings['train_s']:.1f} s "
         f"(model fit {metrics['training']['fit_s']:.1f} s), reports + upload {timings['record_s']:.1f} s.",
         "",
+    ]
+    if scaled:
+        runs = [(f"{sum(metrics['data'].values()):,}", metrics, wall)]
+        runs.append((f"{sum(scaled[0]['data'].values()):,} (scaled copy)", scaled[0], scaled[1]))
+        lines += [
+            "Peak resident memory per step (GiB; the runner's peak plus its kernel's, as the manifest records it: an "
+            "upper bound on what the task's memory limit must hold):",
+            "",
+            "| rows | data | preprocess | train | record | wall time | test macro-F1 |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for index, (rows, run_metrics, run_wall) in enumerate(runs):
+            peak = peaks_gb(run_metrics["timings"])
+            cells = " | ".join(f"{peak[step]:.2f}" if peak[step] is not None else "?" for step in peak)
+            score = f"{run_metrics['model']['macro_f1']:.4f}" if index == 0 else "(not a score)"
+            lines.append(f"| {rows} | {cells} | {run_wall:.0f} s | {score} |")
+        lines += [
+            "",
+            "The scaled copy measures cost, not quality: its joined tweets reuse the file's tweets on both sides of "
+            "the split.",
+            "",
+        ]
+    lines += [
         f"| cleaner ({len(texts):,} tweets) | tweets/s | speed-up |",
         "|---|---|---|",
     ]

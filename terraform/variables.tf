@@ -155,9 +155,9 @@ variable "training_cpu" {
 }
 
 variable "training_memory" {
-  description = "Fargate memory (MiB) of the training task."
+  description = "Fargate memory (MiB) of the training task. A run records each step's peak in its manifest (timings.<step>_peak_mb); make bench measured 2.3 GiB at 27,480 tweets and 3.8 GiB at 200,000 (benchmarks/pipeline-results.md, 2026-12-04), so 6144 holds 1.6x the 200,000-tweet peak; 4096, Fargate's least with 2 vCPU, holds the 27,480-tweet run."
   type        = number
-  default     = 8192
+  default     = 6144
 }
 
 variable "image_builder_image" {
