@@ -586,7 +586,7 @@ def _note_peak(run: _Run, step: str, peak: StepPeak) -> None:
 
 def _peak_note(run: _Run, step: str) -> str:
     peak = run.timings.get(f"{step}_peak_mb")
-    return f"   peak memory {peak / 1024:.1f} GB" if peak is not None else ""
+    return f"   peak memory {peak / 1024:.1f} GiB" if peak is not None else ""
 
 
 def _stage(raw: bytes, folder: Path, name: str) -> Path:

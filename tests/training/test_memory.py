@@ -15,13 +15,17 @@ MB = 1024 * 1024
 
 
 def _measure(body: str) -> dict:
-    script = textwrap.dedent(
-        """
+    script = (
+        textwrap.dedent(
+            """
         import json, subprocess, sys
         from sentiment_pipeline.training.memory import StepPeak
         peaks = {}
         """
-    ) + textwrap.dedent(body) + "\nprint(json.dumps(peaks))\n"
+        )
+        + textwrap.dedent(body)
+        + "\nprint(json.dumps(peaks))\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
