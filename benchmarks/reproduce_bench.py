@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench_report import publish
 
-from sentiment_pipeline.deploy.quality_gate import DEFAULT_MARGIN, decide
+from sentiment_pipeline.training.quality_gate import DEFAULT_MARGIN, decide
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_DATA = ROOT.parent / "shared" / "data" / "tweeteval_sentiment" / "val.csv"

@@ -26,9 +26,8 @@ from airflow.sdk import DAG, Param, XComArg, chain, task
 
 from sentiment_pipeline.deploy import dag_tasks
 from sentiment_pipeline.deploy import orchestration as orch
-from sentiment_pipeline.deploy import quality_gate as quality_gate_rule
 from sentiment_pipeline.deploy.airflow_links import link_reports
-from sentiment_pipeline.params import BY_NAME, DEFAULTS, FORM_PARAMETERS
+from sentiment_pipeline.params import BY_NAME, DEFAULTS, FORM_PARAMETERS, GATE_MARGIN
 
 DAG_ID = "sentiment_training"
 MODE = orch.pipeline_mode()
@@ -70,7 +69,7 @@ PARAMS = {
         description="Deploy only if the candidate's macro-F1 reaches this (on the evaluation set if there is one).",
     ),
     "gate_margin": Param(
-        quality_gate_rule.DEFAULT_MARGIN,
+        GATE_MARGIN,
         type="number",
         minimum=0,
         maximum=0.5,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import BadInput, DatasetError, RunFailed, StoreError, Terminated, UsageError
+from .params import GATE_MARGIN
 from .training.sample import ROWS_PER_LABEL
 
 EXIT_RUN_FAILED = 1
@@ -196,10 +197,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_older_run(store, run_id: str, model_dir: Path, manifest: dict) -> dict:
+    """Registration's ONNX export of a run recorded before runs exported one: training code, imported only when such
+    a run is registered, and handed to deploy/ from here so that deploy/ (the Airflow image's room) imports none."""
+    from .training.onnx_export import export_older_run
+
+    return export_older_run(store, run_id, model_dir, manifest)
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     from .deploy.registry import register_run
 
-    result = register_run(args.store, args.run_id)
+    result = register_run(args.store, args.run_id, _export_older_run)
     verb = "registered" if result["created"] else "already registered"
     chosen = f", {result['chosen']}" if result["chosen"] else ""
     print(
@@ -213,7 +222,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 def cmd_package(args: argparse.Namespace) -> int:
     from .deploy.packaging import package_run
 
-    result = package_run(args.store, args.run_id, args.project_dir)
+    result = package_run(args.store, args.run_id, args.project_dir, _export_older_run)
     print(f"built {result['bento_tag']} ({result['model_tag']}); context {result['context_uri']}", file=sys.stderr)
     print(json.dumps(result))
     return 0
@@ -264,10 +273,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from .deploy import quality_gate
     from .records import record
     from .records.index import refresh_index
     from .records.store import open_store
+    from .training import quality_gate
     from .training.run_comparison import resolve_reference
 
     store = open_store(args.store)
@@ -425,8 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument(
         "--margin",
         type=float,
-        default=0.005,
-        help="promote only if the 95%% interval of candidate − deployed macro-F1 stays above −margin (default 0.005)",
+        default=GATE_MARGIN,
+        help=f"promote only if the 95%% interval of candidate − deployed macro-F1 stays above −margin (default "
+        f"{GATE_MARGIN})",
     )
     _add_eval_data(gate, "score both models on this labelled file (default: their test splits)")
     gate.set_defaults(func=cmd_gate)

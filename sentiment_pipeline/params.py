@@ -19,6 +19,9 @@ from .errors import ParamError
 from .inference.cleaning import STEMMERS
 
 PREPROCESS, TRAIN = "preprocess", "train"  # the pipeline's notebooks (notebook_execution.PIPELINE_NOTEBOOKS)
+# The quality gate's default margin (`gate --margin`, the DAG form's gate_margin): how far below the deployed model
+# the lower bound of the interval of candidate - deployed macro-F1 may reach (training/quality_gate.py).
+GATE_MARGIN = 0.005
 
 
 @dataclass(frozen=True)

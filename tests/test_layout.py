@@ -146,3 +146,12 @@ def test_nothing_imports_deploy_and_training_imports_no_airflow():
             names = {a.name for n in nodes if isinstance(n, ast.Import) for a in n.names}
             names |= {n.module or "" for n in nodes if isinstance(n, ast.ImportFrom)}
             assert not {n for n in names if n.split(".")[0] == "airflow"}, path
+
+
+def test_deploy_imports_no_training_code_at_any_depth():
+    """deploy/ is the Airflow image's room, which has no training dependencies: an import of training/ inside a
+    function only fails there, when that function runs (the gate's scoring did). What needs training code (the gate,
+    the export of an older run at registration) lives in training/ or is handed in by the CLI."""
+    for path in sorted((PACKAGE / "deploy").glob("*.py")):
+        into_training = sorted(str(p.relative_to(ROOT)) for p in package_imports(path) if p.parent.name == "training")
+        assert not into_training, f"{path.relative_to(ROOT)} imports {into_training}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..records.record import run_key
 from ..records.store import StoreError, open_store
-from .registry import bento_version, register_run
+from .registry import OlderRunExporter, bento_version, register_run
 
 BENTO_NAME = "tweet-sentiment"  # bentofile.yaml's name
 DOCKERFILE = "env/docker/Dockerfile"  # inside a bento (and so inside the build context)
@@ -80,9 +80,12 @@ def context_tarball(tag: str) -> bytes:
         return path.read_bytes()
 
 
-def package_run(store_uri: str, run_id: str, project_dir: str | Path = ".") -> dict[str, Any]:
-    """Register the run, build its bento and upload the build context; returns tags and the context URI."""
-    registered = register_run(store_uri, run_id)
+def package_run(
+    store_uri: str, run_id: str, project_dir: str | Path = ".", export_older_run: OlderRunExporter | None = None
+) -> dict[str, Any]:
+    """Register the run (``export_older_run``: as ``register_run`` takes it), build its bento and upload the build
+    context; returns tags and the context URI."""
+    registered = register_run(store_uri, run_id, export_older_run)
     run_id = registered["run_id"]
     version = bento_version(run_id)
     tag, _ = build_bento(registered["tag"], version, Path(project_dir).resolve())

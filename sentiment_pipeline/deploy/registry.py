@@ -8,13 +8,12 @@ own test split as training checks it; a model registered without one is register
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib.util
-import io
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,12 @@ def bento_version(run_id: str) -> str:
     return f"{version[: _TAG_MAX - 9].rstrip('-_.')}-{digest}"
 
 
-def register_run(store_uri: str, run_id: str = "latest") -> dict:
+# Exports a run recorded before runs exported ONNX: ``training.onnx_export.export_older_run``, handed in by the CLI,
+# so this module (the Airflow image's room) imports no training code: (store, run id, model folder, manifest) -> check.
+OlderRunExporter = Callable[[Store, str, Path, dict], dict]
+
+
+def register_run(store_uri: str, run_id: str = "latest", export_older_run: OlderRunExporter | None = None) -> dict:
     """Copy the run's model into the local BentoML model store; idempotent for an already registered run.
 
     ``run_id``: a run id, ``latest`` or ``served`` (the promoted run, else the newest succeeded run:
@@ -84,7 +88,7 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
         if (staged / ONNX_FILE).exists():
             check = {**metrics["onnx"], "exported": "training"} if "onnx" in metrics else {"exported": "training"}
         else:
-            check = {**_export_older_run(store, run_id, staged, manifest), "exported": "registration"}
+            check = {**_export_older(store, run_id, staged, manifest, export_older_run), "exported": "registration"}
         metadata["onnx"] = {k: check[k] for k in ("exported", "n", "max_abs_diff", "argmax_agrees") if k in check}
         with bentoml.models.create(tag, labels=labels, metadata=metadata) as model:
             for name in SERVED_FILES:
@@ -95,17 +99,16 @@ def register_run(store_uri: str, run_id: str = "latest") -> dict:
 EXPORTER_MODULES = ("tensorflow", "keras", "tf2onnx", "onnxruntime")  # what exporting a recorded model needs
 
 
-def _export_older_run(store: Store, run_id: str, model_dir: Path, manifest: dict) -> dict[str, Any]:
+def _export_older(
+    store: Store, run_id: str, model_dir: Path, manifest: dict, exporter: OlderRunExporter | None
+) -> dict[str, Any]:
     """``model.onnx`` for a run recorded before runs exported it, checked on the run's recorded test split."""
     missing = [name for name in EXPORTER_MODULES if importlib.util.find_spec(name) is None]
-    if missing:  # e.g. the Airflow image: the package without its training dependencies
+    if missing or exporter is None:  # e.g. the Airflow image: the package without its training dependencies
+        why = f"{', '.join(missing)} not installed" if missing else "no exporter was given"
         raise ConfigError(
             f"run {run_id} has no {ONNX_FILE} (it was recorded before runs exported one) and it cannot be exported "
-            f"here ({', '.join(missing)} not installed): register it where the pipeline trains (the training image "
-            "or `make venv`), or run the pipeline again"
+            f"here ({why}): register it with `sentiment-pipeline register` where the pipeline trains (the training "
+            "image or `make venv`), or run the pipeline again"
         )
-    from ..training.onnx_export import export_recorded_model
-
-    split = record.read_verified(store, run_id, "data/test.csv", manifest).decode("utf-8")
-    texts = [row["text"] for row in csv.DictReader(io.StringIO(split))]
-    return export_recorded_model(model_dir, texts)
+    return exporter(store, run_id, model_dir, manifest)

@@ -142,3 +142,15 @@ def export_recorded_model(model_dir: str | Path, test_texts: list[str]) -> dict:
     expected = predictor.predict_proba(test_texts)
     inputs = predictor.tokenizer.encode(test_texts)
     return export_and_check(predictor.model.keras_model, model_dir, inputs, expected)
+
+
+def export_older_run(store, run_id: str, model_dir: str | Path, manifest: dict) -> dict:
+    """Registration's export (``deploy.registry``, handed this by the CLI): a run recorded before runs exported ONNX
+    gets its ``model.onnx`` in ``model_dir``, checked on the run's recorded test split (read against its manifest)."""
+    import csv
+    import io
+
+    from ..records import record
+
+    split = record.read_verified(store, run_id, "data/test.csv", manifest).decode("utf-8")
+    return export_recorded_model(model_dir, [row["text"] for row in csv.DictReader(io.StringIO(split))])

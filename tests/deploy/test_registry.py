@@ -77,9 +77,12 @@ def test_where_the_export_cannot_run_the_error_names_the_fix(monkeypatch, tmp_pa
     real = registry.importlib.util.find_spec
     monkeypatch.setattr(registry.importlib.util, "find_spec", lambda n: None if n == "tf2onnx" else real(n))
     with pytest.raises(
-        BadInput, match=r"run old-run has no model.onnx .* \(tf2onnx not installed\): register it where"
+        BadInput, match=r"run old-run has no model.onnx .* \(tf2onnx not installed\): register it with `sentiment-pipe"
     ):
-        registry._export_older_run(None, "old-run", tmp_path, {})
+        registry._export_older(None, "old-run", tmp_path, {}, lambda *_: {})
+    monkeypatch.setattr(registry.importlib.util, "find_spec", real)
+    with pytest.raises(BadInput, match=r"\(no exporter was given\): register it with `sentiment-pipeline register`"):
+        registry._export_older(None, "old-run", tmp_path, {}, None)  # deploy/ alone cannot export: the CLI wires it
 
 
 @pytest.mark.slow

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from sentiment_pipeline.deploy.quality_gate import DEFAULT_MARGIN, decide
 from sentiment_pipeline.training.comparison import paired_bootstrap
+from sentiment_pipeline.training.quality_gate import DEFAULT_MARGIN, decide
 from support.records import write_succeeded_run
 
 LABELS = ["negative", "neutral", "positive"]

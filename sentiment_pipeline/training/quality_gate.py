@@ -7,9 +7,9 @@ error, and one whose record was changed after its run holds the candidate. Compa
 with the deployed model's *recorded* one used to promote or block on noise (one standard error of macro-F1 on
 2,748 tweets is about 0.008) and on different test splits.
 
-``sentiment-pipeline gate`` runs ``evaluate`` (in the training image: it loads both models) and writes the decision
-to ``runs/<run>/gate.json``; the DAG's ``quality_gate`` task reads it back. Light at import: the Airflow image
-imports this module for ``decide``.
+``sentiment-pipeline gate`` runs ``evaluate`` in the training image (it loads and scores both models, so it lives
+with training) and writes the decision to ``runs/<run>/gate.json``; the DAG's ``quality_gate`` task, in the Airflow
+image, only reads that file back. The margin's default is ``params.GATE_MARGIN``, where the DAG's form finds it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-DEFAULT_MARGIN = 0.005  # the DAG form's default: how much worse than the deployed model the interval may reach
+from ..params import GATE_MARGIN as DEFAULT_MARGIN
+
 PROMOTE, HOLD = "promote", "hold"
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def evaluate(
     from ..errors import RunIdError, StoreError
     from ..records import record
     from ..records.store import open_store
-    from ..training import run_comparison
+    from . import run_comparison
 
     if not 0 <= margin < 1:
         raise ValueError(f"the margin must be in [0, 1), got {margin}")
@@ -129,9 +130,9 @@ def _score_alone(store, run_id: str, eval_data: str) -> tuple[float, dict[str, A
     import tempfile
     from pathlib import Path
 
-    from ..training import run_comparison
-    from ..training.data import LABEL_COLUMN, TEXT_COLUMN
-    from ..training.evaluation import classification_metrics
+    from . import run_comparison
+    from .data import LABEL_COLUMN, TEXT_COLUMN
+    from .evaluation import classification_metrics
 
     frame, info = run_comparison.read_eval_data(eval_data)
     with tempfile.TemporaryDirectory(prefix="sentiment-gate-") as tmp:
