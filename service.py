@@ -20,8 +20,10 @@ from sentiment_pipeline.inference.predictor import load_predictor
 from sentiment_pipeline.inference.serving import (
     BATCH_LATENCY_MS,
     PREDICT_LATENCY_MS,
+    ApiDocsMiddleware,
     BodyLimitMiddleware,
     ClientErrorsOnOneLine,
+    ErrorShapeMiddleware,
     JsonOnlyMiddleware,
     Prediction,
     SentimentPredictor,
@@ -81,3 +83,5 @@ class TweetSentiment:
 
 TweetSentiment.add_asgi_middleware(JsonOnlyMiddleware)
 TweetSentiment.add_asgi_middleware(BodyLimitMiddleware)
+TweetSentiment.add_asgi_middleware(ErrorShapeMiddleware)  # every 4xx above and BentoML's own in one shape
+TweetSentiment.add_asgi_middleware(ApiDocsMiddleware, model_tag=MODEL_TAG)

@@ -21,6 +21,7 @@ MAX_TEXT_CHARS = 2_000  # tweets are at most 280 characters; this leaves room fo
 MAX_BATCH_TEXTS = 256  # per /predict_batch request: one model call (~0.6 ms a tweet on a core, full-data model)
 # The largest valid request: 256 texts of 2,000 characters, each escaped as \uXXXX in JSON (6 bytes), is 3.1 MB.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+ROUTES = ("/predict", "/predict_batch")  # the answering routes
 
 
 def _not_blank(text: str) -> str:
@@ -164,7 +165,7 @@ class JsonOnlyMiddleware:
     ``Content-Encoding`` but ``identity`` is a 415 naming it.
     """
 
-    def __init__(self, app, paths: tuple[str, ...] = ("/predict", "/predict_batch")) -> None:
+    def __init__(self, app, paths: tuple[str, ...] = ROUTES) -> None:
         self.app, self.paths = app, paths
 
     async def __call__(self, scope, receive, send) -> None:
@@ -236,8 +237,172 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
 
+# The type of an error this service answers itself; a refused field's type is pydantic's (e.g. string_too_short).
+ERROR_TYPES = {400: "bad_request", 413: "payload_too_large", 415: "unsupported_media_type"}
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["type", "message", "field"],
+            "properties": {
+                "type": {
+                    "type": "string",
+                    "description": "what went wrong: e.g. json_invalid, missing, "
+                    "string_too_short, too_long, payload_too_large, unsupported_media_type",
+                },
+                "message": {"type": "string", "description": "for a person"},
+                "field": {
+                    "type": "string",
+                    "nullable": True,  # OpenAPI 3.0, as BentoML writes the document
+                    "description": "the request field at fault (texts.3 is the fourth text), or null",
+                },
+            },
+        }
+    },
+}
+
+
+def error_body(status: int, message: str, error_type: str | None = None, field: str | None = None) -> bytes:
+    """The one shape of every 4xx this service answers: ``{"error": {"type", "message", "field"}}``."""
+    kind = error_type or ERROR_TYPES.get(status, "client_error")
+    return json.dumps({"error": {"type": kind, "message": message, "field": field}}).encode()
+
+
+def reshaped_error(status: int, body: bytes) -> bytes:
+    """A 4xx body BentoML wrote (``{"error": "1 validation error for Input", "detail": [pydantic's errors]}``, or a
+    plain message) in the service's one shape; one already in it is kept."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return error_body(status, body.decode("utf-8", "replace").strip() or f"HTTP {status}")
+    if not isinstance(answer, dict):
+        return error_body(status, str(answer))
+    if isinstance(answer.get("error"), dict):
+        return body
+    details = [d for d in answer.get("detail") or [] if isinstance(d, dict)]
+    if not details:
+        return error_body(status, str(answer.get("error") or answer.get("detail") or f"HTTP {status}"))
+    first = details[0]
+    field = ".".join(str(part) for part in first.get("loc") or []) or None
+    message = str(first.get("msg") or answer.get("error")).removeprefix("Value error, ")  # pydantic's prefix
+    if len(details) > 1:
+        message += f" (and {len(details) - 1} more)"
+    return error_body(status, message, str(first.get("type") or ERROR_TYPES.get(status, "client_error")), field)
+
+
+class ErrorShapeMiddleware:
+    """Every 4xx of the answering routes in one JSON shape, ``{"error": {"type", "message", "field"}}``: BentoML
+    answers a refused input with pydantic's list of errors, the middlewares here with their own message; a client
+    reads one shape (documented in the OpenAPI document, ``ApiDocsMiddleware``). Other answers pass untouched."""
+
+    def __init__(self, app, paths: tuple[str, ...] = ROUTES) -> None:
+        self.app, self.paths = app, paths
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        held: dict | None = None
+        chunks: list[bytes] = []
+
+        async def reshape(message: dict) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+                held = message
+                return
+            if message["type"] != "http.response.body" or held is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = reshaped_error(held["status"], b"".join(chunks))
+            headers = [(k, v) for k, v in held.get("headers") or [] if k.lower() not in _BODY_HEADERS]
+            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({**held, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, reshape)
+
+
+_BODY_HEADERS = (b"content-length", b"content-type")
+API_TITLE = "Tweet sentiment"
+API_DESCRIPTION = (
+    "Labels tweets negative, neutral or positive with the model of one training run (the version is its BentoML "
+    'tag). `POST /predict` takes `{"text": "..."}` (1 to 2,000 characters, not blank); `POST /predict_batch` '
+    'takes `{"texts": [...]}` (1 to 256 of them) and answers in input order. Bodies are JSON, uncompressed, at '
+    'most 4 MB. Every 4xx answers `{"error": {"type", "message", "field"}}`; 503 means the service is '
+    "over capacity: retry."
+)
+
+
+class ApiDocsMiddleware:
+    """The OpenAPI document (``/docs.json``, what ``/`` shows) describes this service: its title, description and
+    version (the served model's tag) instead of BentoML's defaults ("TweetSentiment", version "None" under
+    ``bentoml serve``), and the error shape of its 400, 413 and 415 answers."""
+
+    def __init__(self, app, model_tag: str = "", paths: tuple[str, ...] = ROUTES) -> None:
+        self.app, self.model_tag, self.paths = app, model_tag, paths
+        self._version: str | None = None
+
+    def version(self) -> str:
+        if self._version is None:
+            try:  # "tweet_sentiment:latest" names a model; the document gives the one it resolves to
+                import bentoml
+
+                self._version = str(bentoml.models.get(self.model_tag).tag)
+            except Exception:  # noqa: BLE001 - a document without the resolved tag is still a document
+                self._version = self.model_tag or "unknown"
+        return self._version
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != "/docs.json":
+            await self.app(scope, receive, send)
+            return
+        held: dict | None = None
+        chunks: list[bytes] = []
+
+        async def describe(message: dict) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                held = message
+                return
+            if message["type"] != "http.response.body" or held is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = json.dumps(self.document(json.loads(b"".join(chunks)))).encode()
+            headers = [(k, v) for k, v in held.get("headers") or [] if k.lower() not in _BODY_HEADERS]
+            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({**held, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, describe)
+
+    def document(self, spec: dict) -> dict:
+        spec["info"] = {"title": API_TITLE, "description": API_DESCRIPTION, "version": self.version()}
+        spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for path in self.paths:
+            responses = spec.get("paths", {}).get(path, {}).get("post", {}).get("responses")
+            if responses is None:
+                continue
+            responses["400"] = {
+                "description": "A field is missing, empty, blank or too long; or invalid JSON",
+                "content": error,
+            }
+            responses["413"] = {"description": "The body is over 4 MB", "content": error}
+            responses["415"] = {"description": "The body is not JSON, or is compressed", "content": error}
+        return spec
+
+
 async def _json_error(send, status: int, error: str) -> None:
-    body = json.dumps({"error": error}).encode()
+    body = error_body(status, error)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

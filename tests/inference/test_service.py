@@ -164,6 +164,28 @@ def test_malformed_json_is_a_400(server):
         f"{server}/predict", content=b'{"text": "unterminated', timeout=10, headers={"content-type": "application/json"}
     )
     assert response.status_code == 400
+    assert response.json()["error"]["type"] == "json_invalid" and response.json()["error"]["field"] is None
+
+
+def test_every_4xx_answers_one_error_shape_naming_the_field(server):
+    """A refused field was answered in pydantic's shape, a 415 or 413 in another: one shape now, the field named."""
+    blank = httpx.post(f"{server}/predict_batch", json={"texts": ["fine", "   "]}, timeout=10)
+    assert blank.status_code == 400
+    assert blank.json()["error"]["field"] == "texts.1" and set(blank.json()["error"]) == {"type", "message", "field"}
+    missing = httpx.post(f"{server}/predict", json={"txt": "hello"}, timeout=10)
+    assert missing.status_code == 400 and missing.json()["error"] == {
+        "type": "missing",
+        "message": "Field required",
+        "field": "text",
+    }
+
+
+def test_the_api_document_describes_this_service_and_its_errors(server):
+    docs = httpx.get(f"{server}/docs.json", timeout=10).json()
+    assert docs["info"]["title"] == "Tweet sentiment"
+    assert docs["info"]["version"].startswith("tweet_sentiment:") and "/predict_batch" in docs["info"]["description"]
+    error = docs["paths"]["/predict"]["post"]["responses"]["400"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/Error"} and "Error" in docs["components"]["schemas"]
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
@@ -171,7 +193,7 @@ def test_non_json_bodies_are_415(server, content_type):
     response = httpx.post(
         f"{server}/predict", content=b"text=hello", headers={"content-type": content_type}, timeout=10
     )
-    assert response.status_code == 415 and "application/json" in response.json()["error"]
+    assert response.status_code == 415 and "application/json" in response.json()["error"]["message"]
 
 
 def test_a_compressed_body_is_415_naming_its_encoding_and_the_service_keeps_serving(server):
@@ -181,14 +203,21 @@ def test_a_compressed_body_is_415_naming_its_encoding_and_the_service_keeps_serv
     headers = {"content-type": "application/json", "content-encoding": "gzip"}
     response = httpx.post(f"{server}/predict", content=body, headers=headers, timeout=10)
     assert response.status_code == 415, (response.status_code, response.text)
-    assert response.json() == {"error": "Content-Encoding gzip is not supported: send the JSON body uncompressed"}
+    assert response.json() == {
+        "error": {
+            "type": "unsupported_media_type",
+            "message": "Content-Encoding gzip is not supported: send the JSON body uncompressed",
+            "field": None,
+        }
+    }
     assert httpx.post(f"{server}/predict", json={"text": "still fine"}, timeout=10).status_code == 200
 
 
 def test_a_body_over_the_limit_is_413_declared_or_streamed_and_the_service_keeps_serving(server):
     body = b'{"texts": ["' + b"x" * (5 * 1024 * 1024) + b'"]}'  # 5 MB: over 4 MB, never read whole
     declared = httpx.post(f"{server}/predict_batch", content=body, headers={"content-type": "application/json"})
-    assert declared.status_code == 413 and "request body over" in declared.json()["error"]
+    assert declared.status_code == 413 and declared.json()["error"]["type"] == "payload_too_large"
+    assert "request body over" in declared.json()["error"]["message"]
     chunks = (body[i : i + 65536] for i in range(0, len(body), 65536))  # no Content-Length: chunked
     streamed = httpx.post(f"{server}/predict_batch", content=chunks, headers={"content-type": "application/json"})
     assert streamed.status_code == 413

@@ -94,7 +94,7 @@ def test_request_bodies_over_the_limit_get_413_without_reaching_the_service():
 @pytest.mark.parametrize("encoding", [b"gzip", b"GZIP", b"br", b"deflate", b"identity, gzip"])
 def test_a_compressed_request_body_gets_415_in_the_json_error_shape_without_reaching_the_service(encoding):
     """A gzip body was handed on and answered 400 "Invalid JSON"; any Content-Encoding but identity is a 415, whose
-    body has the shape of the service's other 4xx answers (one "error" string)."""
+    body has the shape of the service's other 4xx answers."""
     import gzip
     import json
 
@@ -105,11 +105,12 @@ def test_a_compressed_request_body_gets_415_in_the_json_error_shape_without_reac
     sent, read = _call(JsonOnlyMiddleware, headers, [body])
     assert sent[0]["status"] == 415 and read == []
     assert (b"content-type", b"application/json") in sent[0]["headers"]
-    answer = json.loads(sent[1]["body"])
-    assert list(answer) == ["error"] and "Content-Encoding" in answer["error"], answer
-    assert encoding.decode().lower().split(",")[-1].strip() in answer["error"]
+    answer = json.loads(sent[1]["body"])["error"]
+    assert answer["type"] == "unsupported_media_type" and answer["field"] is None, answer
+    assert "Content-Encoding" in answer["message"]
+    assert encoding.decode().lower().split(",")[-1].strip() in answer["message"]
     not_json, _ = _call(JsonOnlyMiddleware, {b"content-type": b"text/plain"}, [b"hi"])  # the other 415: same shape
-    assert not_json[0]["status"] == 415 and list(json.loads(not_json[1]["body"])) == ["error"]
+    assert not_json[0]["status"] == 415 and json.loads(not_json[1]["body"])["error"]["type"] == "unsupported_media_type"
 
 
 @pytest.mark.parametrize("encoding", [b"identity", b"Identity", b""])
@@ -211,3 +212,60 @@ def test_batch_requests_queue_within_their_budget_where_predicts_would_be_shed(m
 
     assert shed(BATCH_LATENCY_MS) == 0
     assert shed(PREDICT_LATENCY_MS) > 0  # why /predict_batch needs its own budget
+
+
+def test_bentomls_400_and_plain_errors_are_answered_in_the_one_error_shape():
+    """BentoML answers a refused input with pydantic's list ({"error": "1 validation error for Input", "detail":
+    [...]}), the middlewares with one string: a client had two shapes to parse."""
+    import json
+
+    from sentiment_pipeline.inference.serving import ErrorShapeMiddleware, reshaped_error
+
+    pydantic_body = json.dumps(
+        {
+            "error": "2 validation errors for Input",
+            "detail": [
+                {"type": "value_error", "loc": ["texts", 3], "msg": "Value error, text must not be blank"},
+                {"type": "string_too_long", "loc": ["texts", 4], "msg": "String should have at most 2000 characters"},
+            ],
+        }
+    ).encode()
+    assert json.loads(reshaped_error(400, pydantic_body)) == {
+        "error": {"type": "value_error", "message": "text must not be blank (and 1 more)", "field": "texts.3"}
+    }
+    assert json.loads(reshaped_error(404, b"Not Found")) == {
+        "error": {"type": "client_error", "message": "Not Found", "field": None}
+    }
+    shaped = b'{"error": {"type": "payload_too_large", "message": "over", "field": null}}'
+    assert reshaped_error(413, shaped) == shaped
+
+    async def bentoml_400(scope, receive, send):
+        await send({"type": "http.response.start", "status": 400, "headers": [(b"content-length", b"9")]})
+        await send({"type": "http.response.body", "body": pydantic_body[:20], "more_body": True})
+        await send({"type": "http.response.body", "body": pydantic_body[20:]})
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/predict_batch", "headers": []}
+    asyncio.run(ErrorShapeMiddleware(bentoml_400)(scope, None, send))
+    assert sent[0]["status"] == 400 and (b"content-length", str(len(sent[1]["body"])).encode()) in sent[0]["headers"]
+    assert json.loads(sent[1]["body"])["error"]["field"] == "texts.3" and len(sent) == 2
+
+
+def test_the_api_document_names_the_service_its_model_and_the_error_shape():
+    from sentiment_pipeline.inference.serving import API_TITLE, ApiDocsMiddleware
+
+    spec = {
+        "info": {"title": "TweetSentiment", "version": "None"},
+        "paths": {path: {"post": {"responses": {"400": {}}}} for path in ("/predict", "/predict_batch")},
+    }
+    docs = ApiDocsMiddleware(None, model_tag="tweet_sentiment:no-such-model-here").document(spec)
+    assert docs["info"]["title"] == API_TITLE and docs["info"]["version"] == "tweet_sentiment:no-such-model-here"
+    assert "error" in docs["components"]["schemas"]["Error"]["properties"]
+    for path in ("/predict", "/predict_batch"):
+        for status in ("400", "413", "415"):
+            schema = docs["paths"][path]["post"]["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/Error"}
