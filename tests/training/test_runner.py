@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 
 import nbformat
 import pytest
@@ -131,7 +132,8 @@ def test_the_console_says_one_line_per_step_and_where_the_reports_are(first_run)
     assert len(lines) <= 12, first_run.stderr
     steps = [line.split()[1] for line in lines if line.lstrip().startswith("[")]
     assert steps == ["preprocess.ipynb", "train.ipynb"]  # one line each, with its time
-    assert all(line.rstrip().endswith(" s") for line in lines if line.lstrip().startswith("["))
+    step_line = re.compile(r" \d+\.\d s   peak memory \d+\.\d GiB$")  # its time and its peak (Linux)
+    assert all(step_line.search(line.rstrip()) for line in lines if line.lstrip().startswith("[")), lines
     closing = next(line for line in lines if line.startswith("succeeded in "))
     assert "against the baseline's" in closing and "interval [" in closing and "latest.json -> first-run" in closing
     reports = next(line for line in lines if line.startswith("reports: "))
