@@ -305,30 +305,39 @@ class ErrorShapeMiddleware:
         if scope["type"] != "http" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
-        held: dict | None = None
-        chunks: list[bytes] = []
-
-        async def reshape(message: dict) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
-                held = message
-                return
-            if message["type"] != "http.response.body" or held is None:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = reshaped_error(held["status"], b"".join(chunks))
-            headers = [(k, v) for k, v in held.get("headers") or [] if k.lower() not in _BODY_HEADERS]
-            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            await send({**held, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, reshape)
+        send_reshaped = _rewriting(send, lambda status: 400 <= status < 500, reshaped_error)
+        await self.app(scope, receive, send_reshaped)
 
 
 _BODY_HEADERS = (b"content-length", b"content-type")
+
+
+def _rewriting(send, held: Callable[[int], bool], rewrite: Callable[[int, bytes], bytes]):
+    """``send`` for an ASGI app whose answers of a ``held`` status are collected whole (a body may come in chunks)
+    and sent as ``rewrite(status, body)``, a JSON body with its new length; other answers pass as they come."""
+    start: dict | None = None
+    chunks: list[bytes] = []
+
+    async def rewriting_send(message: dict) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start" and held(message["status"]):
+            start = message
+            return
+        if message["type"] != "http.response.body" or start is None:
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = rewrite(start["status"], b"".join(chunks))
+        headers = [(k, v) for k, v in start.get("headers") or [] if k.lower() not in _BODY_HEADERS]
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return rewriting_send
+
+
 API_TITLE = "Tweet sentiment"
 API_DESCRIPTION = (
     "Labels tweets negative, neutral or positive with the model of one training run (the version is its BentoML "
@@ -362,27 +371,11 @@ class ApiDocsMiddleware:
         if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != "/docs.json":
             await self.app(scope, receive, send)
             return
-        held: dict | None = None
-        chunks: list[bytes] = []
 
-        async def describe(message: dict) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                held = message
-                return
-            if message["type"] != "http.response.body" or held is None:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = json.dumps(self.document(json.loads(b"".join(chunks)))).encode()
-            headers = [(k, v) for k, v in held.get("headers") or [] if k.lower() not in _BODY_HEADERS]
-            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            await send({**held, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+        def described(_status: int, body: bytes) -> bytes:
+            return json.dumps(self.document(json.loads(body))).encode()
 
-        await self.app(scope, receive, describe)
+        await self.app(scope, receive, _rewriting(send, lambda status: status == 200, described))
 
     def document(self, spec: dict) -> dict:
         spec["info"] = {"title": API_TITLE, "description": API_DESCRIPTION, "version": self.version()}
