@@ -578,15 +578,13 @@ def _stoppable(run: _Run | None = None) -> Iterator[_Stop]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _note_peak(run: _Run, step: str, peak: StepPeak) -> None:
-    """``<step>_peak_mb`` in the manifest's (and metrics.json's) timings, when this platform can measure it."""
-    if peak.mb is not None:
-        run.timings[f"{step}_peak_mb"] = peak.mb
-
-
-def _peak_note(run: _Run, step: str) -> str:
-    peak = run.timings.get(f"{step}_peak_mb")
-    return f"   peak memory {peak / 1024:.1f} GiB" if peak is not None else ""
+def _note_peak(run: _Run, step: str, peak: StepPeak) -> str:
+    """``<step>_peak_mb`` in the manifest's (and metrics.json's) timings, when this platform can measure it; returns
+    what the step's console line says of it."""
+    if peak.mb is None:
+        return ""
+    run.timings[f"{step}_peak_mb"] = peak.mb
+    return f"   peak memory {peak.mb / 1024:.1f} GiB"
 
 
 def _stage(raw: bytes, folder: Path, name: str) -> Path:
@@ -679,10 +677,9 @@ def _execute(
             finally:
                 stop.check()  # the reason a kernel ended by SIGTERM failed its cell (DeadKernelError) is the signal
             run.timings[f"{nb_name}_s"] = round(seconds, 2)
-            _note_peak(run, nb_name, peak)
             progress(
                 f"  [{index}/{len(notebook_execution.PIPELINE_NOTEBOOKS)}] {nb_name + '.ipynb':<17} {seconds:6.1f} s"
-                + _peak_note(run, nb_name)
+                + _note_peak(run, nb_name, peak)
             )
 
         run.step = "record"
@@ -694,8 +691,7 @@ def _execute(
             _upload_tree(run, workdir / "model", "model")
             metrics = json.loads((workdir / "out" / record.METRICS).read_text(encoding="utf-8"))
         run.timings["record_s"] = round(time.perf_counter() - started, 2)
-        _note_peak(run, "record", record_peak)
-        progress(f"  {'record':<23} {run.timings['record_s']:6.1f} s" + _peak_note(run, "record"))
+        progress(f"  {'record':<23} {run.timings['record_s']:6.1f} s" + _note_peak(run, "record", record_peak))
         metrics["timings"] = {**run.timings, "total_s": round(time.perf_counter() - run.clock, 2)}
         run.put(record.METRICS, record.to_json_bytes(metrics))
         reproduction = None
