@@ -74,11 +74,16 @@ def _add_resamples(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load_predictor(store_uri: str, run_id: str, workdir: Path):
-    from .records import record
+def _open_store(uri: str):
+    """The command's store, opened once and handed to every layer."""
     from .records.store import open_store
 
-    store = open_store(store_uri)
+    return open_store(uri)
+
+
+def _load_predictor(store, run_id: str, workdir: Path):
+    from .records import record
+
     run_id = record.resolve_run_id(store, run_id)
     model_dir = record.download_model(store, run_id, workdir / "model")
     # Keras, the model as trained (the service runs its ONNX export; tests check they agree). TensorFlow takes
@@ -95,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run_pipeline(
             args.data,
-            args.store,
+            _open_store(args.store),
             run_id=args.run_id,
             overrides=parse_overrides(args.param),
             take_over_stale=args.take_over_stale,
@@ -130,18 +135,17 @@ def _run_failed(exc: RunFailed) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .records import record
-    from .records.store import open_store
     from .training import reproduction
     from .training.runner import run_pipeline
 
-    store = open_store(args.store)
+    store = _open_store(args.store)
     source_id = record.resolve_run_id(store, args.run_id)
     with tempfile.TemporaryDirectory(prefix="sentiment-reproduce-") as tmp:
         source = reproduction.prepare(store, source_id, Path(tmp), data_uri=args.data, eval_data_uri=args.eval_data)
         try:
             result = run_pipeline(
                 source.data_uri,
-                args.store,
+                store,
                 run_id=args.new_run_id,
                 overrides=source.params,
                 eval_data_uri=source.eval_data_uri,
@@ -176,7 +180,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     dataset = load_dataset(read_uri(args.data), Path(args.data).name)
     with tempfile.TemporaryDirectory() as tmp:
-        run_id, predictor = _load_predictor(args.store, args.run_id, Path(tmp))
+        run_id, predictor = _load_predictor(_open_store(args.store), args.run_id, Path(tmp))
     texts = list(dataset.frame[TEXT_COLUMN])
     predicted: list[str] = []
     for start in range(0, len(texts), 1024):  # bounded memory for big files
@@ -191,7 +195,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not texts:
         raise UsageError("no texts given: pass TEXT arguments or '-' to read one text per line from stdin")
     with tempfile.TemporaryDirectory() as tmp:
-        run_id, predictor = _load_predictor(args.store, args.run_id, Path(tmp))
+        run_id, predictor = _load_predictor(_open_store(args.store), args.run_id, Path(tmp))
     for text, prediction in zip(texts, predictor.predict(texts), strict=False):
         print(json.dumps({"text": text, **prediction, "run_id": run_id}, ensure_ascii=False))
     return 0
@@ -208,7 +212,7 @@ def _export_older_run(store, run_id: str, model_dir: Path, manifest: dict) -> di
 def cmd_register(args: argparse.Namespace) -> int:
     from .deploy.registry import register_run
 
-    result = register_run(args.store, args.run_id, _export_older_run)
+    result = register_run(_open_store(args.store), args.run_id, _export_older_run)
     verb = "registered" if result["created"] else "already registered"
     chosen = f", {result['chosen']}" if result["chosen"] else ""
     print(
@@ -222,7 +226,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 def cmd_package(args: argparse.Namespace) -> int:
     from .deploy.packaging import package_run
 
-    result = package_run(args.store, args.run_id, args.project_dir, _export_older_run)
+    result = package_run(_open_store(args.store), args.run_id, args.project_dir, _export_older_run)
     print(f"built {result['bento_tag']} ({result['model_tag']}); context {result['context_uri']}", file=sys.stderr)
     print(json.dumps(result))
     return 0
@@ -230,14 +234,14 @@ def cmd_package(args: argparse.Namespace) -> int:
 
 def cmd_reports(args: argparse.Namespace) -> int:
     from .records.index import write_index
-    from .records.store import open_store
 
+    store = _open_store(args.store)
     if args.compare_served:
         from .training.run_comparison import compare_with_served
 
-        for line in compare_with_served(args.store, resamples=args.resamples):
+        for line in compare_with_served(store, resamples=args.resamples):
             print(line, file=sys.stderr)
-    print(write_index(open_store(args.store)))
+    print(write_index(store))
     return 0
 
 
@@ -247,15 +251,15 @@ def _to_stderr(message: str) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .records.index import refresh_index
-    from .records.store import open_store
     from .training.run_comparison import verdict, write_report
 
+    store = _open_store(args.store)
     document = write_report(
-        args.store, args.a, args.b, eval_data=args.eval_data, resamples=args.resamples, report_code=args.report_code
+        store, args.a, args.b, eval_data=args.eval_data, resamples=args.resamples, report_code=args.report_code
     )
     print(verdict(document), file=sys.stderr)
     print(f"report: {document['report']}", file=sys.stderr)
-    refresh_index(open_store(args.store), _to_stderr)  # B's row links the new report
+    refresh_index(store, _to_stderr)  # B's row links the new report
     f1 = document["macro_f1"]
     summary = {
         "a": document["a"]["run_id"],
@@ -275,15 +279,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     from .records import record
     from .records.index import refresh_index
-    from .records.store import open_store
     from .training import quality_gate
     from .training.run_comparison import resolve_reference
 
-    store = open_store(args.store)
+    store = _open_store(args.store)
     run_id = record.resolve_run_id(store, args.run_id)
     deployed = None if args.deployed == "none" else resolve_reference(store, args.deployed)
     decision = quality_gate.evaluate(
-        args.store, run_id, deployed, args.min_macro_f1, margin=args.margin, eval_data=args.eval_data
+        store, run_id, deployed, args.min_macro_f1, margin=args.margin, eval_data=args.eval_data
     )
     print(f"quality gate: {decision['decision']} run {run_id}: {decision['reason']}", file=sys.stderr)
     refresh_index(store, _to_stderr)  # the run's row shows the decision and links its comparison

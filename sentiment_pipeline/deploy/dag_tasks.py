@@ -21,7 +21,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ..records.record import DEPLOYED, GATE, read_deployed_run_id, read_json, read_metrics, run_key, to_json_bytes
+from ..records import documents
+from ..records.record import GATE, read_deployed_run_id, read_metrics, run_key
 from ..records.store import S3Store, Store, open_store, s3_config
 from . import orchestration as orch
 from . import store_view
@@ -177,9 +178,9 @@ def quality_gate(config: Mapping[str, Any], aws_conn_id: str | None) -> bool:
     """Read the decision ``sentiment-pipeline gate`` wrote for this run; log it with both scores and the interval."""
     store = open_run_store(config["store_uri"], aws_conn_id)
     key = run_key(config["run_id"], GATE)
-    if not store.exists(key):
+    decision = documents.read_gate(store, config["run_id"])
+    if decision is None:
         raise orch.ConfigError(f"{store.uri_for(key)} does not exist: the gate's evaluation did not record a decision")
-    decision = read_json(store, key)
     if decision.get("run_id") != config["run_id"]:
         raise orch.ConfigError(
             f"{store.uri_for(key)} decides on run {decision.get('run_id')!r}, not {config['run_id']}"
@@ -253,11 +254,11 @@ def record_local_deployment(config: Mapping[str, Any], packaged: Mapping[str, An
     """Local mode: the bento just built is the deployed model; deployed.json says so for the next gate."""
     store = open_store(config["store_uri"])
     metrics = read_metrics(store, config["run_id"])
-    record = orch.deployment_record(
+    deployed = documents.deployed_document(
         config["run_id"], metrics, bento_tag=packaged["bento_tag"], model_tag=packaged["model_tag"]
     )
-    store.write_bytes(DEPLOYED, to_json_bytes(record))
-    return record
+    documents.write_deployed(store, deployed)
+    return deployed
 
 
 def _http(url: str, body: dict | None = None, timeout: float = 10) -> tuple[int, str]:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from ..errors import CommandFailed, ConfigError
 from ..params import DEFAULTS, FORM_PARAMETERS, ParamError, parse_overrides, resolve
-from ..records.record import INDEX, check_run_id, run_key
+from ..records.record import INDEX, REPORTS_DIR, check_run_id, run_key
 from ..records.store import LocalStore, S3Store, open_store
 from .packaging import BENTO_NAME, DOCKERFILE, context_key
 from .registry import MODEL_NAME, bento_version
@@ -210,7 +210,7 @@ def report_links(
             return quote(f"{store.prefix}/{key}" if store.prefix else key, safe="/")
 
         return {
-            RUN_REPORTS_LINK: f"{console}/buckets/{bucket}?{where}prefix={prefix(run_key(run_id, 'reports/'))}"
+            RUN_REPORTS_LINK: f"{console}/buckets/{bucket}?{where}prefix={prefix(run_key(run_id, REPORTS_DIR))}"
             "&showversions=false",
             RUNS_INDEX_LINK: f"{console}/object/{bucket}?{where}prefix={prefix(INDEX)}",
         }
@@ -218,12 +218,12 @@ def report_links(
     if served_at:
         base = served_at.rstrip("/")
         return {
-            RUN_REPORTS_LINK: f"{base}/{quote(run_key(run_id, 'reports/'), safe='/')}",
+            RUN_REPORTS_LINK: f"{base}/{quote(run_key(run_id, REPORTS_DIR), safe='/')}",
             RUNS_INDEX_LINK: f"{base}/{INDEX}#{anchor}",
         }
     root = store.root if isinstance(store, LocalStore) else Path(store_uri)
     return {
-        RUN_REPORTS_LINK: (root / run_key(run_id, "reports")).as_uri() + "/",
+        RUN_REPORTS_LINK: (root / run_key(run_id, REPORTS_DIR)).as_uri() + "/",
         RUNS_INDEX_LINK: f"{(root / INDEX).as_uri()}#{anchor}",
     }
 
@@ -294,13 +294,6 @@ def task_definition_revision(
     target[0]["environment"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
     new["containerDefinitions"] = definitions
     return new
-
-
-def deployment_record(run_id: str, metrics: Mapping[str, Any], **facts: Any) -> dict[str, Any]:
-    """What ``deployed.json`` holds: the run now served, its score, and where it runs."""
-    from ..records.record import utc_now
-
-    return {"run_id": run_id, "macro_f1": float(metrics["model"]["macro_f1"]), "deployed_at": utc_now(), **facts}
 
 
 def form_defaults() -> dict[str, Any]:

@@ -14,8 +14,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from ..records.record import run_key
-from ..records.store import StoreError, open_store
+from ..records.record import BENTO_CONTEXT, run_key
+from ..records.store import Store, StoreError
 from .registry import OlderRunExporter, bento_version, register_run
 
 BENTO_NAME = "tweet-sentiment"  # bentofile.yaml's name
@@ -30,7 +30,7 @@ def local_executable(name: str) -> str:
 
 def context_key(run_id: str) -> str:
     """Store key of the bento build context that ``sentiment-pipeline package`` uploads for Kaniko."""
-    return run_key(run_id, "bento/context.tar.gz")
+    return run_key(run_id, BENTO_CONTEXT)
 
 
 def build_bento(model_tag: str, version: str, project_dir: Path) -> tuple[str, Path]:
@@ -72,7 +72,7 @@ def context_tarball(tag: str) -> bytes:
     import bentoml
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(bentoml.export_bento(tag, str(Path(tmp) / "context.tar.gz"), output_format="gz"))
+        path = Path(bentoml.export_bento(tag, str(Path(tmp) / Path(BENTO_CONTEXT).name), output_format="gz"))
         with tarfile.open(path, "r:gz") as tar:
             names = {name.removeprefix("./") for name in tar.getnames()}
         if DOCKERFILE not in names or not any(n.startswith("models/") for n in names):
@@ -81,15 +81,14 @@ def context_tarball(tag: str) -> bytes:
 
 
 def package_run(
-    store_uri: str, run_id: str, project_dir: str | Path = ".", export_older_run: OlderRunExporter | None = None
+    store: Store, run_id: str, project_dir: str | Path = ".", export_older_run: OlderRunExporter | None = None
 ) -> dict[str, Any]:
     """Register the run (``export_older_run``: as ``register_run`` takes it), build its bento and upload the build
     context; returns tags and the context URI."""
-    registered = register_run(store_uri, run_id, export_older_run)
+    registered = register_run(store, run_id, export_older_run)
     run_id = registered["run_id"]
     version = bento_version(run_id)
     tag, _ = build_bento(registered["tag"], version, Path(project_dir).resolve())
-    store = open_store(store_uri)
     key = context_key(run_id)
     store.write_bytes(key, context_tarball(tag))
     return {

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..inference import ONNX_FILE, SERVED_FILES
 from ..records import record
-from ..records.store import Store, open_store
+from ..records.store import Store
 
 MODEL_NAME = "tweet_sentiment"
 _TAG_MAX = 63  # BentoML's limit for a tag version
@@ -40,7 +40,7 @@ def bento_version(run_id: str) -> str:
 OlderRunExporter = Callable[[Store, str, Path, dict], dict]
 
 
-def register_run(store_uri: str, run_id: str = "latest", export_older_run: OlderRunExporter | None = None) -> dict:
+def register_run(store: Store, run_id: str = "latest", export_older_run: OlderRunExporter | None = None) -> dict:
     """Copy the run's model into the local BentoML model store; idempotent for an already registered run.
 
     ``run_id``: a run id, ``latest`` or ``served`` (the promoted run, else the newest succeeded run:
@@ -49,7 +49,6 @@ def register_run(store_uri: str, run_id: str = "latest", export_older_run: Older
     """
     import bentoml
 
-    store = open_store(store_uri)
     run_id, chosen = record.choose_run(store, run_id)
     manifest = record.succeeded_manifest(store, run_id)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..records.record import INDEX
 from ..records.store import LocalStore, StoreError, open_store
 from . import orchestration as orch
 
@@ -62,7 +63,7 @@ def _listing(request_path: str, folder: Path) -> str:
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(request_path)}</title></head>'
         f'<body style="font-family:system-ui,sans-serif;margin:24px"><h1>{escape(request_path)}</h1>'
-        f'<ul>{rows or "<li>empty</li>"}</ul><p><a href="{escape(MOUNT)}/index.html">runs index</a></p></body></html>'
+        f'<ul>{rows or "<li>empty</li>"}</ul><p><a href="{escape(MOUNT)}/{INDEX}">runs index</a></p></body></html>'
     )
 
 

@@ -59,7 +59,7 @@ def _run_ref(data: dict | None) -> str | None:
 def _files_by_run(store: Store) -> dict[str, set[str]]:
     """Each run's file names relative to its folder, from one listing (S3: no request per file)."""
     by_run: dict[str, set[str]] = defaultdict(set)
-    for key in store.list("runs/"):
+    for key in store.list(record.RUNS):
         parts = key.split("/", 2)
         if len(parts) == 3 and parts[1] and parts[2]:
             by_run[parts[1]].add(parts[2])
@@ -110,7 +110,7 @@ def _summary(store: Store, run_id: str, names: set[str]) -> dict:
         "params": params.get("params") or {},
         "model": metrics.get("model") or {},
         "baseline": metrics.get("baseline") or {},
-        "reports": [name for name in REPORTS if f"reports/{name}.html" in names],
+        "reports": [name for name in REPORTS if record.report_path(name) in names],
         "has_metrics": bool(metrics),
         "reproduces": reproduces,
         "reproduction": reproduction or None,
@@ -325,7 +325,7 @@ def _row(run: dict, latest: str | None, served: str | None = None) -> str:
     if isinstance(lstm, (int, float)) and isinstance(baseline, (int, float)):
         cls = "better" if lstm > baseline else "worse"
         delta = f'<span class="{cls}">{lstm - baseline:+.4f}</span>'
-    links = [f'<a href="{base}reports/{name}.html">{name}</a>' for name in run["reports"]]
+    links = [f'<a href="{base}{record.report_path(name)}">{name}</a>' for name in run["reports"]]
     links += [f'<a href="{base}metrics.json">metrics</a>'] if run["has_metrics"] else []
     links += [f'<a href="{base}manifest.json">manifest</a>'] if status != "incomplete" else []
     comparisons = "".join(f"<div class=rel>{_comparison(run, c, served)}</div>" for c in run["comparisons"])

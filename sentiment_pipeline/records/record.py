@@ -1,5 +1,6 @@
-"""The run record contract (docs/run-record.md): file names, the ``metrics.json`` builder, manifest facts, the
-one "run must have succeeded" check every reader makes, ``latest.json``."""
+"""The run record's layout and its readers (docs/run-record.md): every file name of a record, the facts a manifest
+records, the one "run must have succeeded" check every reader makes and the checked reads. The documents themselves
+are shaped in ``documents.py``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 from ..errors import RunIdError
 from .store import Store, StoreError
 
+RUNS = "runs/"  # runs/<run_id>/: one run's record
 LATEST = "latest.json"
 INDEX = "index.html"
 DEPLOYED = "deployed.json"  # local-mode Airflow: the run whose bento was built last (ECS mode asks ECS instead)
@@ -25,7 +27,11 @@ DEPLOYED = "deployed.json"  # local-mode Airflow: the run whose bento was built 
 PARAMS = "params.json"
 METRICS = "metrics.json"
 MANIFEST = "manifest.json"
-MODEL_DIR = "model/"
+MODEL_DIR = "model/"  # the model as inference/ loads it (its file names: sentiment_pipeline/inference/__init__.py)
+NOTEBOOKS_DIR = "notebooks/"  # the executed notebooks
+REPORTS_DIR = "reports/"  # the same rendered to HTML
+DATA_DIR = "data/"  # the split, one CSV per part
+BENTO_CONTEXT = "bento/context.tar.gz"  # `package`: the image build context Kaniko reads
 # written by later commands: `reproduce` (in its new run), `compare A B` (in B's run, named after A), the gate
 REPRODUCTION = "reproduction.json"
 COMPARISONS = "comparisons/"  # <A>.{html,json}, or eval-<sha12>/<A>.* for those scored on an evaluation file
@@ -76,7 +82,27 @@ def comparison_name(against: str, eval_sha256: str | None = None) -> str:
 
 
 def run_key(run_id: str, name: str = "") -> str:
-    return f"runs/{run_id}/{name}" if name else f"runs/{run_id}/"
+    return f"{RUNS}{run_id}/{name}" if name else f"{RUNS}{run_id}/"
+
+
+def notebook_path(name: str) -> str:
+    """An executed notebook in a run (``name`` without ``.ipynb``)."""
+    return f"{NOTEBOOKS_DIR}{name}.ipynb"
+
+
+def report_path(name: str) -> str:
+    """A notebook's HTML report in a run."""
+    return f"{REPORTS_DIR}{name}.html"
+
+
+def split_path(part: str) -> str:
+    """One part (train, val, test) of a run's split."""
+    return f"{DATA_DIR}{part}.csv"
+
+
+def run_ids(store: Store) -> list[str]:
+    """Every run of the store that has a manifest, sorted (run ids made here sort by start time)."""
+    return sorted({key.split("/")[1] for key in store.list(RUNS) if key.endswith(f"/{MANIFEST}")})
 
 
 def to_json_bytes(data: Any) -> bytes:
@@ -227,44 +253,12 @@ def read_metrics(store: Store, run_id: str) -> dict[str, Any]:
     return json.loads(read_verified(store, run_id, METRICS, manifest))
 
 
-def metrics_document(
-    model: dict[str, Any],
-    baseline: dict[str, Any],
-    history: dict[str, Any],
-    *,
-    split_sizes: dict[str, int],
-    clean_s: float,
-    fit_s: float,
-    onnx: dict[str, Any] | None = None,
-    eval_data: dict[str, Any] | None = None,
-    difference_interval: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """``metrics.json`` as the train notebook writes it (the runner adds ``timings``): both models' test metrics
-    from ``evaluation.classification_metrics``, their macro-F1 difference, the training history, split sizes and
-    the ONNX export's check against Keras on the test split (``onnx_export.parity``; absent in older runs) and, when
-    the run was given a fixed evaluation file, both models' metrics on it (``eval_data``; absent otherwise).
-    ``difference_interval``: the paired bootstrap interval of that difference (``evaluation.lstm_against_baseline``),
-    recorded as ``lstm_minus_baseline_interval`` (absent in older runs: readers must not require it)."""
-    document = {
-        "model": model,
-        "baseline": baseline,
-        "lstm_minus_baseline_macro_f1": model["macro_f1"] - baseline["macro_f1"],
-        **({"lstm_minus_baseline_interval": dict(difference_interval)} if difference_interval is not None else {}),
-        "training": {
-            "ensemble_size": len(history["members"]),
-            "best_epochs": [member["best_epoch"] for member in history["members"]],
-            "val_macro_f1": history["val_macro_f1"],
-            "history": history,
-            "clean_s": round(clean_s, 2),
-            "fit_s": round(fit_s, 2),
-        },
-        "data": dict(split_sizes),
-    }
-    if onnx is not None:
-        document["onnx"] = dict(onnx)
-    if eval_data is not None:
-        document["eval_data"] = dict(eval_data)
-    return document
+def metrics_document(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """``documents.metrics_document``, where train notebooks recorded before it moved call it: a ``reproduce`` run
+    executes a run's recorded notebooks."""
+    from .documents import metrics_document as build
+
+    return build(*args, **kwargs)
 
 
 def edited_notebooks(manifest: dict[str, Any]) -> list[str]:

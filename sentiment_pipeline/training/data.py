@@ -19,6 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from ..errors import DatasetError
 from ..inference.cleaning import CleaningConfig, clean_tokens
+from ..records import record
 from ..records.store import read_uri
 
 if TYPE_CHECKING:
@@ -271,11 +272,16 @@ def save_splits(splits: dict[str, pd.DataFrame], split_dir: str | Path) -> None:
     split_dir = Path(split_dir)
     split_dir.mkdir(parents=True, exist_ok=True)
     for name, frame in splits.items():
-        frame[[TEXT_COLUMN, LABEL_COLUMN]].to_csv(split_dir / f"{name}.csv", index=False)
+        frame[[TEXT_COLUMN, LABEL_COLUMN]].to_csv(split_dir / _split_file(name), index=False)
 
 
 def load_splits(split_dir: str | Path) -> dict[str, pd.DataFrame]:
-    return {name: read_split(Path(split_dir) / f"{name}.csv") for name in SPLITS}
+    return {name: read_split(Path(split_dir) / _split_file(name)) for name in SPLITS}
+
+
+def _split_file(part: str) -> str:
+    """A part's file name in the split folder, as the run records it under ``data/``."""
+    return PurePosixPath(record.split_path(part)).name
 
 
 def label_ids(labels: Sequence[str], label_order: Sequence[str] = LABELS) -> np.ndarray:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support, recall_score
 
-from .data import LABEL_COLUMN, LABELS, TEXT_COLUMN
+from .data import LABEL_COLUMN, LABELS, TEXT_COLUMN, DatasetError, seen_in
 
 
 def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] = LABELS) -> dict:
@@ -124,3 +126,39 @@ def verdict(lstm_macro_f1: float, baseline_macro_f1: float, interval: dict, text
         f"**{lead}** on the {interval['n']:,} {texts}: macro-F1 {lstm_macro_f1:.4f} against {baseline_macro_f1:.4f}, "
         f"a difference of {delta:+.4f}. The paired bootstrap {level} interval of the difference, {bounds}, {reading}"
     )
+
+
+@dataclass(frozen=True)
+class UnseenScores:
+    """Models scored on the labelled texts none of them trained or validated on (``score_unseen``)."""
+
+    texts: pd.DataFrame  # the rows scored: text, label_text
+    info: dict[str, Any]  # {"source", "n", "excluded_seen_in_training"}
+    outputs: dict[str, Any]  # each model's output on ``texts``, by the name it was given
+
+
+def score_unseen(
+    pool: pd.DataFrame,
+    trained_on: Sequence[pd.DataFrame],
+    models: Mapping[str, Callable[[list[str]], Any]],
+    source: str = "eval_data",
+) -> UnseenScores:
+    """Score ``models`` on the rows of ``pool`` whose cleaned text (``data.duplicate_keys``) is in none of
+    ``trained_on`` (the runs' train and validation splits); the rows left out are counted.
+
+    The one scoring of an evaluation file: the train notebook (its model and baseline on ``--eval-data``) and
+    ``compare``/the gate (two runs' models on the file or on their test splits) both call it. A model that trained on
+    a text would be rewarded for memory there, and when the data changed between two runs the older model may have
+    trained on tweets in the newer one's test split. DatasetError when no row is left.
+    """
+    unseen = ~seen_in(pool, list(trained_on))
+    kept = pool[unseen][[TEXT_COLUMN, LABEL_COLUMN]].reset_index(drop=True)
+    info = {"source": source, "n": int(len(kept)), "excluded_seen_in_training": int((~unseen).sum())}
+    if kept.empty:
+        raise DatasetError(
+            f"no {source} text is left that the model{'s' if len(models) > 1 else ''} did not train on "
+            f"({info['excluded_seen_in_training']} excluded); pass an evaluation file kept apart from the training "
+            "data (--eval-data)"
+        )
+    texts = list(kept[TEXT_COLUMN])
+    return UnseenScores(kept, info, {name: model(texts) for name, model in models.items()})

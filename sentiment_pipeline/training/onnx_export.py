@@ -152,5 +152,5 @@ def export_older_run(store, run_id: str, model_dir: str | Path, manifest: dict) 
 
     from ..records import record
 
-    split = record.read_verified(store, run_id, "data/test.csv", manifest).decode("utf-8")
+    split = record.read_verified(store, run_id, record.split_path("test"), manifest).decode("utf-8")
     return export_recorded_model(model_dir, [row["text"] for row in csv.DictReader(io.StringIO(split))])

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..params import GATE_MARGIN as DEFAULT_MARGIN
 
-PROMOTE, HOLD = "promote", "hold"
+if TYPE_CHECKING:
+    from ..records.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def decide(score: float, threshold: float, interval: Mapping[str, Any] | None, m
 
 
 def evaluate(
-    store_uri: str,
+    store: Store,
     run_id: str,
     deployed: str | None,
     threshold: float,
@@ -57,24 +58,12 @@ def evaluate(
     ``deployed_unusable``.
     """
     from ..errors import RunIdError, StoreError
-    from ..records import record
-    from ..records.store import open_store
+    from ..records import documents, record
     from . import run_comparison
 
     if not 0 <= margin < 1:
         raise ValueError(f"the margin must be in [0, 1), got {margin}")
-    store = open_store(store_uri)
     metrics = record.read_metrics(store, run_id)
-    decision: dict[str, Any] = {
-        "run_id": run_id,
-        "threshold": threshold,
-        "margin": margin,
-        "deployed": None,
-        "interval": None,
-        "mcnemar": None,
-        "texts": None,
-        "report": None,
-    }
     unusable = None
     if deployed:
         if not store.exists(record.run_key(deployed, record.MANIFEST)):  # a typo must not skip the comparison
@@ -87,58 +76,58 @@ def evaluate(
         except StoreError as exc:  # changed after the run: nothing to compare with, so nothing is promoted
             unusable = {"run_id": deployed, "error": str(exc)}
             log.warning("the deployed run %s cannot be compared with (%s); holding run %s", deployed, exc, run_id)
-    if unusable:
-        decision["deployed_unusable"] = unusable
-        score = metrics["model"]["macro_f1"]
-    elif deployed:
-        document = run_comparison.write_report(store_uri, deployed, run_id, eval_data=eval_data)
-        f1 = document["macro_f1"]
-        decision |= {
-            "deployed": {"run_id": deployed, "macro_f1": f1["a"]},
-            "interval": {key: f1[key] for key in ("n", "delta", "low", "high", "confidence", "resamples")},
-            "mcnemar": document["mcnemar"],
-            "texts": document["texts"],
-            "report": document["report"],
-        }
-        score = f1["b"] if eval_data else metrics["model"]["macro_f1"]
-    elif eval_data:
-        score, decision["texts"] = _score_alone(store, run_id, eval_data)
-    else:
-        score = metrics["model"]["macro_f1"]
+    evidence: dict[str, Any] = {}
+    score = metrics["model"]["macro_f1"]
     if unusable:
         promote = False
         reason = f"the deployed run {deployed} cannot be compared with, so the candidate is held: {unusable['error']}"
     else:
-        promote, reason = decide(score, threshold, decision["interval"], margin)
-    decision |= {
-        "decision": PROMOTE if promote else HOLD,
-        "promote": promote,
-        "reason": reason,
-        "candidate": {
+        if deployed:
+            document = run_comparison.write_report(store, deployed, run_id, eval_data=eval_data)
+            f1 = document["macro_f1"]
+            evidence = {
+                "deployed": {"run_id": deployed, "macro_f1": f1["a"]},
+                "interval": {key: f1[key] for key in ("n", "delta", "low", "high", "confidence", "resamples")},
+                "mcnemar": document["mcnemar"],
+                "texts": document["texts"],
+                "report": document["report"],
+            }
+            score = f1["b"] if eval_data else score
+        elif eval_data:
+            score, evidence["texts"] = _score_alone(store, run_id, eval_data)
+        promote, reason = decide(score, threshold, evidence.get("interval"), margin)
+    decision = documents.gate_document(
+        run_id,
+        threshold=threshold,
+        margin=margin,
+        promote=promote,
+        reason=reason,
+        candidate={
             "run_id": run_id,
             "macro_f1": score,
             "scored_on": "eval_data" if eval_data and not unusable else "test split",
         },
-        "decided_at": record.utc_now(),
-    }
-    store.write_bytes(record.run_key(run_id, record.GATE), record.to_json_bytes(decision))
+        deployed_unusable=unusable,
+        **evidence,
+    )
+    documents.write_gate(store, decision)
     return decision
 
 
-def _score_alone(store, run_id: str, eval_data: str) -> tuple[float, dict[str, Any]]:
+def _score_alone(store: Store, run_id: str, eval_data: str) -> tuple[float, dict[str, Any]]:
     """The candidate's macro-F1 on the evaluation file (rows it trained on left out), when nothing is deployed."""
     import tempfile
     from pathlib import Path
 
     from . import run_comparison
-    from .data import LABEL_COLUMN, TEXT_COLUMN
+    from .data import LABEL_COLUMN
     from .evaluation import classification_metrics
 
     frame, info = run_comparison.read_eval_data(eval_data)
     with tempfile.TemporaryDirectory(prefix="sentiment-gate-") as tmp:
         run = run_comparison.load_run(store, run_id, Path(tmp))
-        texts, where = run_comparison.evaluation_texts([run], frame)
-        proba = run_comparison.probabilities(run.predictor, list(texts[TEXT_COLUMN]), run.predictor.labels)
-    predicted = [run.predictor.labels[i] for i in proba.argmax(axis=1)]
-    metrics = classification_metrics(list(texts[LABEL_COLUMN]), predicted, run.predictor.labels)
-    return metrics["macro_f1"], {**where, "eval_data": info}
+        labels = run.predictor.labels
+        scored = run_comparison.score_runs([run], labels, frame)
+    predicted = [labels[i] for i in scored.outputs["a"].argmax(axis=1)]
+    metrics = classification_metrics(list(scored.texts[LABEL_COLUMN]), predicted, labels)
+    return metrics["macro_f1"], {**scored.info, "eval_data": info}

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import DatasetError, StoreError, UsageError
 from ..inference import LABELS_FILE, MODEL_FILE, ONNX_FILE, TOKENIZER_FILE
-from ..records import record
+from ..records import documents, record
 from ..records.store import Store, read_uri
 from .data import SPLITS, load_dataset
 from .notebook_execution import PIPELINE_NOTEBOOKS
@@ -79,8 +79,8 @@ def prepare(
     notebooks = workdir / "notebooks"
     notebooks.mkdir(parents=True, exist_ok=True)
     for name in PIPELINE_NOTEBOOKS:
-        path = f"notebooks/{name}.ipynb"
-        (notebooks / f"{name}.ipynb").write_bytes(record.read_verified(store, run_id, path, manifest))
+        path = record.notebook_path(name)
+        (notebooks / Path(path).name).write_bytes(record.read_verified(store, run_id, path, manifest))
     return Source(run_id, recorded["params"], data_uri, eval_data_uri, notebooks)
 
 
@@ -176,7 +176,7 @@ def compare_records(store: Store, source_id: str, new_id: str, new_manifest: Map
     reproduced = {e["path"]: e["sha256"] for e in new_manifest.get("files", [])}
     same_file = {
         name: recorded.get(name) == reproduced.get(name)
-        for name in [f"data/{part}.csv" for part in SPLITS]
+        for name in [record.split_path(part) for part in SPLITS]
         + [f"{record.MODEL_DIR}{TOKENIZER_FILE}", f"{record.MODEL_DIR}{LABELS_FILE}", f"{record.MODEL_DIR}{ONNX_FILE}"]
     }
     metrics = compare_metrics(
@@ -187,25 +187,24 @@ def compare_records(store: Store, source_id: str, new_id: str, new_manifest: Map
         read(source_id, f"{record.MODEL_DIR}{MODEL_FILE}", source_manifest),
         read(new_id, f"{record.MODEL_DIR}{MODEL_FILE}", new_manifest),
     )
-    splits_same = all(same_file[f"data/{part}.csv"] for part in SPLITS)
+    splits_same = all(same_file[record.split_path(part)] for part in SPLITS)
     tokenizer_same = same_file[f"{record.MODEL_DIR}{TOKENIZER_FILE}"]
     versions = {
         name: {"recorded": source_manifest.get("versions", {}).get(name), "reproduced": value}
         for name, value in record.library_versions().items()
         if source_manifest.get("versions", {}).get(name) != value
     }
-    return {
-        "reproduces": source_id,
-        "run_id": new_id,
-        "identical": metrics["identical"] and weights["identical"] and splits_same and tokenizer_same,
-        "metrics": metrics,
-        "weights": weights,
-        "splits_identical": splits_same,
-        "tokenizer_identical": tokenizer_same,
-        "onnx_file_identical": same_file[f"{record.MODEL_DIR}{ONNX_FILE}"],
-        "code": {"recorded": source_manifest.get("git"), "reproduced": record.git_commit()},
-        "versions_changed": versions,
-    }
+    return documents.reproduction_document(
+        source_id,
+        new_id,
+        metrics=metrics,
+        weights=weights,
+        splits_identical=splits_same,
+        tokenizer_identical=tokenizer_same,
+        onnx_file_identical=same_file[f"{record.MODEL_DIR}{ONNX_FILE}"],
+        code={"recorded": source_manifest.get("git"), "reproduced": record.git_commit()},
+        versions_changed=versions,
+    )
 
 
 def summary(outcome: Mapping[str, Any]) -> str:

@@ -22,11 +22,11 @@ import pandas as pd
 from ..errors import DatasetError, StoreError
 from ..inference import ONNX_FILE
 from ..inference.predictor import Predictor, load_predictor
-from ..records import record
-from ..records.store import Store, open_store
+from ..records import documents, record
+from ..records.store import Store
 from . import comparison
-from .data import LABEL_COLUMN, SPLITS, TEXT_COLUMN, read_labelled, read_split, seen_in
-from .evaluation import classification_metrics
+from .data import LABEL_COLUMN, SPLITS, TEXT_COLUMN, read_labelled, read_split
+from .evaluation import UnseenScores, classification_metrics, score_unseen
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -63,7 +63,7 @@ def load_run(store: Store, run_id: str, workdir: Path) -> RecordedRun:
     params = record.read_params(store, run_id, manifest)
     metrics = json.loads(record.read_verified(store, run_id, record.METRICS, manifest))
     splits = {
-        name: read_split(io.BytesIO(record.read_verified(store, run_id, f"data/{name}.csv", manifest)))
+        name: read_split(io.BytesIO(record.read_verified(store, run_id, record.split_path(name), manifest)))
         for name in SPLITS
     }
     model_dir = record.download_model(store, run_id, workdir / "model")
@@ -82,30 +82,33 @@ def check_record(store: Store, run_id: str) -> None:
     a record changed after its run holds the candidate instead of failing the comparison half-way."""
     manifest = record.succeeded_manifest(store, run_id)
     record.read_params(store, run_id, manifest)
-    for name in (record.METRICS, *(f"data/{split}.csv" for split in SPLITS)):
+    for name in (record.METRICS, *(record.split_path(split) for split in SPLITS)):
         record.read_verified(store, run_id, name, manifest)
     with tempfile.TemporaryDirectory(prefix="sentiment-check-") as tmp:
         record.download_model(store, run_id, Path(tmp))
 
 
-def evaluation_texts(
-    runs: Sequence[RecordedRun], eval_frame: pd.DataFrame | None = None
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The labelled texts none of ``runs`` trained or validated on, and where they came from."""
+def texts_pool(runs: Sequence[RecordedRun], eval_frame: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str]:
+    """The labelled texts to score ``runs`` on, and their source: a fixed evaluation file's rows, else the union of
+    the runs' recorded test splits (each text once)."""
     if eval_frame is not None:
-        pool, source = eval_frame[[TEXT_COLUMN, LABEL_COLUMN]].reset_index(drop=True), "eval_data"
-    else:
-        pool = pd.concat([run.splits["test"][[TEXT_COLUMN, LABEL_COLUMN]] for run in reversed(runs)])
-        pool, source = pool.drop_duplicates().reset_index(drop=True), "test splits"
-    unseen = ~seen_in(pool, [run.splits[part] for run in runs for part in ("train", "val")])
-    kept = pool[unseen].reset_index(drop=True)
-    info = {"source": source, "n": int(len(kept)), "excluded_seen_in_training": int((~unseen).sum())}
-    if kept.empty:
-        raise DatasetError(
-            f"no {source} text is left that none of the models trained on ({info['excluded_seen_in_training']} "
-            "excluded); pass an evaluation file kept apart from the training data (--eval-data)"
-        )
-    return kept, info
+        return eval_frame[[TEXT_COLUMN, LABEL_COLUMN]].reset_index(drop=True), "eval_data"
+    pool = pd.concat([run.splits["test"][[TEXT_COLUMN, LABEL_COLUMN]] for run in reversed(runs)])
+    return pool.drop_duplicates().reset_index(drop=True), "test splits"
+
+
+def score_runs(
+    runs: Sequence[RecordedRun], labels: Sequence[str], eval_frame: pd.DataFrame | None = None
+) -> UnseenScores:
+    """Each run's class probabilities (columns in ``labels`` order, outputs ``a``, ``b``... in ``runs`` order) on the
+    texts of ``texts_pool`` that none of them trained or validated on (``evaluation.score_unseen``)."""
+    pool, source = texts_pool(runs, eval_frame)
+    trained_on = [run.splits[part] for run in runs for part in ("train", "val")]
+    models = {
+        side: (lambda texts, predictor=run.predictor: probabilities(predictor, texts, labels))
+        for side, run in zip("abcdefgh", runs, strict=False)
+    }
+    return score_unseen(pool, trained_on, models, source)
 
 
 def probabilities(predictor: Predictor, texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
@@ -114,14 +117,6 @@ def probabilities(predictor: Predictor, texts: Sequence[str], labels: Sequence[s
         raise DatasetError(f"the models predict different labels: {predictor.labels} vs {list(labels)}")
     order = [predictor.labels.index(label) for label in labels]
     return predictor.predict_proba(list(texts))[:, order]  # in chunks: any number of texts
-
-
-def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {"name": name, "a": a.get(name), "b": b.get(name)}
-        for name in sorted(set(a) | set(b))
-        if a.get(name) != b.get(name)
-    ]
 
 
 def comparison_document(
@@ -159,17 +154,15 @@ def comparison_document(
     changed["outcome"] = np.select(
         [changed["b"] == changed["true"], changed["a"] == changed["true"]], ["fixed", "broken"], "still wrong"
     )
-    return {
-        "a": {key: a[key] for key in a if key != "params"},
-        "b": {key: b[key] for key in b if key != "params"},
-        "params_differences": _differences(a.get("params", {}), b.get("params", {})),
-        "same_data": a.get("data", {}).get("sha256") == b.get("data", {}).get("sha256"),
-        "texts": dict(texts),
-        "labels": labels,
-        "metrics": {"a": metrics_a, "b": metrics_b},
-        "macro_f1": comparison.paired_bootstrap(truth, pred_a, pred_b, labels, resamples=resamples, seed=seed),
-        "mcnemar": comparison.mcnemar(truth, pred_a, pred_b),
-        "per_class": {
+    return documents.comparison_document(
+        a,
+        b,
+        texts=texts,
+        labels=labels,
+        metrics={"a": metrics_a, "b": metrics_b},
+        macro_f1=comparison.paired_bootstrap(truth, pred_a, pred_b, labels, resamples=resamples, seed=seed),
+        mcnemar=comparison.mcnemar(truth, pred_a, pred_b),
+        per_class={
             label: {
                 f"{measure}_{side}": metrics[label][measure]
                 for measure in ("f1", "precision", "recall")
@@ -179,13 +172,13 @@ def comparison_document(
             | {"support": metrics_a["per_class"][label]["support"]}
             for label in labels
         },
-        "changed": {
+        changed={
             "n": int(len(changed)),
             "fixed": int((changed["outcome"] == "fixed").sum()),
             "broken": int((changed["outcome"] == "broken").sum()),
             "shown": changed.head(CHANGED_TEXTS_SHOWN).to_dict(orient="records"),
         },
-    }
+    )
 
 
 def read_eval_data(uri: str) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -195,24 +188,23 @@ def read_eval_data(uri: str) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 def compare_runs(
-    store_uri: str,
+    store: Store,
     run_a: str,
     run_b: str,
     eval_data: str | None = None,
     resamples: int = comparison.DEFAULT_RESAMPLES,
 ) -> dict[str, Any]:
     """Load both runs, pick the shared texts, score both models on them and build the comparison document."""
-    store = open_store(store_uri)
     eval_frame, eval_info = read_eval_data(eval_data) if eval_data else (None, None)
     with tempfile.TemporaryDirectory(prefix="sentiment-compare-") as tmp:
         runs = [load_run(store, run_id, Path(tmp) / side) for side, run_id in (("a", run_a), ("b", run_b))]
-        frame, texts = evaluation_texts(runs, eval_frame)
-        if eval_info:
-            texts["eval_data"] = eval_info
         labels = runs[1].predictor.labels
-        proba = [probabilities(run.predictor, list(frame[TEXT_COLUMN]), labels) for run in runs]
+        scored = score_runs(runs, labels, eval_frame)
+    texts = {**scored.info, **({"eval_data": eval_info} if eval_info else {})}
     a, b = ({**run.summary(), "params": run.params} for run in runs)
-    return comparison_document(frame, labels, proba[0], proba[1], a=a, b=b, texts=texts, resamples=resamples)
+    return comparison_document(
+        scored.texts, labels, scored.outputs["a"], scored.outputs["b"], a=a, b=b, texts=texts, resamples=resamples
+    )
 
 
 def resolve_reference(store: Store, reference: str) -> str:
@@ -228,12 +220,6 @@ def resolve_reference(store: Store, reference: str) -> str:
 
 
 # ---- the report: compare.ipynb renders a comparison document; these build its tables ------------------------------
-
-
-def comparison_keys(run_b: str, run_a: str, eval_sha256: str | None = None) -> dict[str, str]:
-    """Where B's comparison against A goes: beside B's other reports, named after A and the texts used."""
-    base = record.run_key(run_b, record.comparison_name(run_a, eval_sha256))
-    return {"json": f"{base}.json", "html": f"{base}.html"}
 
 
 def verdict(document: Mapping[str, Any]) -> str:
@@ -382,25 +368,24 @@ def report_header(document: Mapping[str, Any], compared_at: str | None = None) -
 
 
 def write_report(
-    store_uri: str,
+    store: Store,
     run_a: str,
     run_b: str,
     eval_data: str | None = None,
     resamples: int = comparison.DEFAULT_RESAMPLES,
     report_code: bool = False,
 ) -> dict[str, Any]:
-    """Compare B against A and store ``comparisons/[eval-<sha12>/]<A>.json`` and ``.html`` in B's record (see
-    ``record.comparison_name``); returns the document
-    with ``report``/``json`` (the stored URIs). The numbers are computed here, so a bad run id or evaluation file
-    fails in one line; the notebook (executed by papermill, rendered like the run reports) only presents them.
-    ``report_code``: keep the notebook's code in the HTML (hidden by default)."""
+    """Compare B against A and store the document and its report in B's record (``documents.write_comparison``:
+    ``comparisons/[eval-<sha12>/]<A>.json`` and ``.html``); returns the document with ``report``/``json`` (the stored
+    URIs). The numbers are computed here, so a bad run id or evaluation file fails in one line; the notebook
+    (executed by papermill, rendered like the run reports) only presents them. ``report_code``: keep the notebook's
+    code in the HTML (hidden by default)."""
     from . import notebook_execution, notebook_sources
 
-    store = open_store(store_uri)
     run_a, run_b = resolve_reference(store, run_a), resolve_reference(store, run_b)
-    document = compare_runs(store_uri, run_a, run_b, eval_data, resamples)
+    document = compare_runs(store, run_a, run_b, eval_data, resamples)
     with tempfile.TemporaryDirectory(prefix="sentiment-compare-report-") as tmp:
-        path = Path(tmp) / "comparison.json"
+        path = Path(tmp) / "comparison.json"  # the notebook's input, not a record file
         path.write_bytes(record.to_json_bytes(document))
         name = f"{notebook_execution.COMPARISON_NOTEBOOK}.ipynb"
         notebook = Path(tmp) / name
@@ -411,25 +396,20 @@ def write_report(
             cwd=Path(tmp),
         )
         html = notebook_execution.render_html(str(notebook), report_header(document), show_code=report_code)
-    keys = comparison_keys(run_b, run_a, document["texts"].get("eval_data", {}).get("sha256"))
-    store.write_bytes(keys["json"], record.to_json_bytes(document))
-    store.write_bytes(keys["html"], html.encode("utf-8"))
-    return {**document, "report": store.uri_for(keys["html"]), "json": store.uri_for(keys["json"])}
+    return {**document, **documents.write_comparison(store, document, html)}
 
 
-def compare_with_served(store_uri: str, resamples: int = comparison.DEFAULT_RESAMPLES) -> list[str]:
+def compare_with_served(store: Store, resamples: int = comparison.DEFAULT_RESAMPLES) -> list[str]:
     """Compare every succeeded run not yet compared with the served one (``deployed.json``), so the index shows each
     run against what is served; returns one line per run compared or skipped."""
-    store = open_store(store_uri)
     served = resolve_reference(store, "served")
-    run_ids = sorted({key.split("/")[1] for key in store.list("runs/") if key.endswith(f"/{record.MANIFEST}")})
     lines = []
-    for run_id in run_ids:
-        if run_id == served or store.exists(comparison_keys(run_id, served)["json"]):
+    for run_id in record.run_ids(store):
+        if run_id == served or store.exists(documents.comparison_keys(run_id, served)["json"]):
             continue
         try:
             record.succeeded_manifest(store, run_id)
-            document = write_report(store_uri, served, run_id, resamples=resamples)
+            document = write_report(store, served, run_id, resamples=resamples)
         except (DatasetError, StoreError) as exc:
             lines.append(f"{run_id}: not compared ({exc})")
             continue

@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -30,9 +29,9 @@ from typing import Any
 from .. import params as run_params
 from ..errors import ParamError, RunFailed, Terminated
 from ..inference.cleaning import CleaningConfig
-from ..records import record
+from ..records import documents, record
 from ..records.index import refresh_index
-from ..records.store import LocalStore, Store, StoreError, open_store
+from ..records.store import LocalStore, Store, StoreError
 from . import notebook_execution, notebook_sources
 from .data import DatasetError, read_labelled, split_dataset
 from .memory import StepPeak, release_memory
@@ -118,56 +117,36 @@ class _Run:
         return record.run_key(self.run_id, name)
 
     def params_document(self, params: dict[str, Any]) -> dict[str, Any]:
-        """``params.json``: optional fields appear only when used, so older readers see what they always saw."""
-        document: dict[str, Any] = {"run_id": self.run_id, "data": self.data_info, "params": params}
-        if self.eval_data_info:
-            document["eval_data"] = self.eval_data_info
-        if self.reproduces:
-            document["reproduces"] = self.reproduces
-        return document
+        return documents.params_document(self.run_id, self.data_info, params, self.eval_data_info, self.reproduces)
 
     def put(self, name: str, data: bytes) -> None:
         self.store.write_bytes(self.key(name), data)
-        self.files[name] = {"path": name, "sha256": record.sha256_bytes(data), "bytes": len(data)}
+        self.files[name] = documents.file_entry(name, data)
 
     def note_existing(self, name: str) -> bytes | None:
         """Hash a file something else (papermill) wrote into the store; its bytes, None if there is none."""
         if not self.store.exists(self.key(name)):
             return None
         data = self.store.read_bytes(self.key(name))
-        self.files[name] = {"path": name, "sha256": record.sha256_bytes(data), "bytes": len(data)}
+        self.files[name] = documents.file_entry(name, data)
         return data
 
-    def lease(self) -> dict[str, Any]:
-        """The manifest's ``lease``: who holds the run id and until when (docs/run-record.md)."""
-        return {
-            "id": self.lease_id,
-            "heartbeat_at": record.utc_now(),
-            "lease_s": self.lease_s,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-        }
-
     def manifest(self, status: str, error: str | None = None) -> dict[str, Any]:
-        finished = status != "running"
-        return {
-            "run_id": self.run_id,
-            "status": status,
-            "started_at": self.started_at,
-            "finished_at": record.utc_now() if finished else None,
-            "duration_s": round(time.perf_counter() - self.clock, 2) if finished else None,
-            "error": error,
-            "failed_step": self.step if status == "failed" else None,
-            "data": self.data_info,
-            **({"eval_data": self.eval_data_info} if self.eval_data_info else {}),
-            **({"reproduces": self.reproduces} if self.reproduces else {}),
-            "timings": self.timings,
-            "git": record.git_commit(),
-            "notebooks": self.notebooks,
-            "versions": record.library_versions(),
-            "files": [self.files[name] for name in sorted(self.files)],
-            "lease": self.lease(),
-        }
+        return documents.manifest_document(
+            self.run_id,
+            status,
+            started_at=self.started_at,
+            duration_s=round(time.perf_counter() - self.clock, 2),
+            error=error,
+            failed_step=self.step,
+            data=self.data_info,
+            timings=self.timings,
+            notebooks=self.notebooks,
+            files=list(self.files.values()),
+            lease=documents.lease_document(self.lease_id, self.lease_s),
+            eval_data=self.eval_data_info,
+            reproduces=self.reproduces,
+        )
 
     def write_manifest(self, status: str, error: str | None = None, wait_s: float | None = None) -> None:
         """The final manifest (``succeeded`` or ``failed``; a failed run may rewrite its own with more files). Stops
@@ -214,7 +193,7 @@ class _Run:
             if not self._beating.is_set() or self._written is None:
                 return
             document = self._written[0]
-            self._swap({**document, "lease": {**document["lease"], "heartbeat_at": record.utc_now()}})
+            self._swap(documents.renewed(document))
 
     def check_claim(self) -> None:
         """Before each cell: a run whose id was taken over stops writing into the other run's record."""
@@ -410,7 +389,7 @@ def _reason(error: BaseException) -> str:
 
 def _upload_tree(run: _Run, local_dir: Path, prefix: str) -> None:
     for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
-        run.put(f"{prefix}/{path.relative_to(local_dir).as_posix()}", path.read_bytes())
+        run.put(f"{prefix}{path.relative_to(local_dir).as_posix()}", path.read_bytes())
 
 
 def _notebook_uri(store: Store, key: str) -> str:
@@ -427,10 +406,9 @@ def _render_reports(run: _Run, names: list[str], params: dict[str, Any], status:
     from .reports import run_header
 
     for name in names:
-        nb_key = run.key(f"notebooks/{name}.ipynb")
-        if not run.store.exists(nb_key):
+        if not run.store.exists(run.key(record.notebook_path(name))):
             continue
-        notebook = run.note_existing(f"notebooks/{name}.ipynb")
+        notebook = run.note_existing(record.notebook_path(name))
         try:
             header = run_header(
                 name,
@@ -450,12 +428,12 @@ def _render_reports(run: _Run, names: list[str], params: dict[str, Any], status:
         except Exception as exc:  # a broken notebook must not hide the original failure
             run.progress(f"could not render {name}.html: {_one_line(exc)}")
             continue
-        run.put(f"reports/{name}.html", html.encode("utf-8"))
+        run.put(record.report_path(name), html.encode("utf-8"))
 
 
 def run_pipeline(
     data_uri: str,
-    store_uri: str,
+    store: Store,
     run_id: str | None = None,
     overrides: dict[str, Any] | None = None,
     progress: Progress = _stderr_progress,
@@ -467,7 +445,7 @@ def run_pipeline(
     report_code: bool = False,
     lease_s: float | None = None,
 ) -> RunResult:
-    """Run preprocess and train notebooks on ``data_uri``, recording everything under ``store_uri``.
+    """Run preprocess and train notebooks on ``data_uri``, recording everything in ``store``.
 
     Raises ``ParamError``/``StoreError`` before anything is written for bad arguments, an unusable store or a run
     id that is taken (succeeded, or running: see ``_Run.claim``), ``RunFailed`` (after recording the failure) once
@@ -484,7 +462,6 @@ def run_pipeline(
     params = run_params.resolve(overrides)
     lease = lease_seconds(lease_s)
     run_id = record.check_run_id(run_id or record.new_run_id())
-    store = open_store(store_uri)
     source = (
         notebook_sources.NotebookFolder(notebooks, f"run {reproduces}" if reproduces else "given folder")
         if notebooks
@@ -667,7 +644,7 @@ def _execute(
                 with StepPeak() as peak:
                     seconds = notebook_execution.execute(
                         source_notebooks / f"{nb_name}.ipynb",
-                        _notebook_uri(store, run.key(f"notebooks/{nb_name}.ipynb")),
+                        _notebook_uri(store, run.key(record.notebook_path(nb_name))),
                         notebook_params,
                         cwd=workdir,
                         before_cell=before_cell,
@@ -687,12 +664,12 @@ def _execute(
         with StepPeak() as record_peak:
             run.check_claim()
             _render_reports(run, executed, params, "succeeded")
-            _upload_tree(run, workdir / "data", "data")
-            _upload_tree(run, workdir / "model", "model")
-            metrics = json.loads((workdir / "out" / record.METRICS).read_text(encoding="utf-8"))
+            _upload_tree(run, workdir / "data", record.DATA_DIR)
+            _upload_tree(run, workdir / "model", record.MODEL_DIR)
+            metrics = documents.read_metrics_file(workdir / "out")
         run.timings["record_s"] = round(time.perf_counter() - started, 2)
         progress(f"  {'record':<23} {run.timings['record_s']:6.1f} s" + _note_peak(run, "record", record_peak))
-        metrics["timings"] = {**run.timings, "total_s": round(time.perf_counter() - run.clock, 2)}
+        metrics = documents.with_timings(metrics, run.timings, time.perf_counter() - run.clock)
         run.put(record.METRICS, record.to_json_bytes(metrics))
         reproduction = None
         if run.reproduces:
@@ -705,19 +682,15 @@ def _execute(
         heartbeat.__exit__()
         run.write_manifest("succeeded")
         if not run.reproduces:
-            store.write_bytes(
-                record.LATEST,
-                record.to_json_bytes(
-                    {"run_id": run_id, "updated_at": record.utc_now(), "macro_f1": metrics["model"]["macro_f1"]}
-                ),
-            )
+            documents.write_latest(store, run_id, metrics["model"]["macro_f1"])
         lstm, baseline = metrics["model"]["macro_f1"], metrics["baseline"]["macro_f1"]
         progress(
             f"succeeded in {time.perf_counter() - run.clock:.0f} s: macro-F1 {lstm:.4f} against the baseline's "
             f"{baseline:.4f} ({lstm - baseline:+.4f}{_interval_reading(metrics)})"
             + ("" if run.reproduces else f"; latest.json -> {run_id}")
         )
-        progress(f"reports: {store.uri_for(run.key('reports/'))} ({', '.join(f'{n}.html' for n in executed)})")
+        reports = ", ".join(Path(record.report_path(name)).name for name in executed)
+        progress(f"reports: {store.uri_for(run.key(record.REPORTS_DIR))} ({reports})")
         return RunResult(
             run_id,
             store.uri,
@@ -772,7 +745,7 @@ def _record_failure(run: _Run, executed: list[str], params: dict, message: str, 
     read = _bounded(
         deadline,
         "read the executed notebooks",
-        lambda: [run.note_existing(f"notebooks/{name}.ipynb") for name in executed],
+        lambda: [run.note_existing(record.notebook_path(name)) for name in executed],
         progress,
     )
     if read and run.step not in ("record", "compare"):  # else its reports were written before it failed

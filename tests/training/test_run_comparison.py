@@ -8,8 +8,8 @@ from sentiment_pipeline.errors import DatasetError
 from sentiment_pipeline.training.run_comparison import (
     RecordedRun,
     comparison_document,
-    evaluation_texts,
     probabilities,
+    score_runs,
     verdict,
 )
 
@@ -20,9 +20,19 @@ def _frame(rows):
     return pd.DataFrame(rows, columns=["text", "label_text"])
 
 
+class _Constant:
+    """A model that gives every text the same probabilities, in its own label order."""
+
+    def __init__(self, labels, row):
+        self.labels, self.row = labels, row
+
+    def predict_proba(self, texts):
+        return np.tile(self.row, (len(texts), 1))
+
+
 def _run(run_id, train, val, test, predictor=None):
     splits = {"train": _frame(train), "val": _frame(val), "test": _frame(test)}
-    return RecordedRun(run_id, {}, {}, {}, splits, predictor, "onnx")
+    return RecordedRun(run_id, {}, {}, {}, splits, predictor or _Constant(LABELS, [0.2, 0.3, 0.5]), "onnx")
 
 
 def test_the_shared_texts_leave_out_anything_either_model_trained_or_validated_on():
@@ -35,18 +45,26 @@ def test_the_shared_texts_leave_out_anything_either_model_trained_or_validated_o
         [("i  HATE mondays", "negative"), ("great day", "positive"), ("awful", "negative")],
     )
 
-    texts, info = evaluation_texts([old, new])
+    scored = score_runs([old, new], LABELS)
 
-    assert sorted(texts["text"]) == ["awful", "great day"]  # the shared test tweet counted once
-    assert info == {"source": "test splits", "n": 2, "excluded_seen_in_training": 1}
+    assert sorted(scored.texts["text"]) == ["awful", "great day"]  # the shared test tweet counted once
+    assert scored.info == {"source": "test splits", "n": 2, "excluded_seen_in_training": 1}
+    assert sorted(scored.outputs) == ["a", "b"] and scored.outputs["b"].shape == (2, 3)  # each model on those texts
 
     eval_file = _frame([("lovely", "positive"), ("fine", "neutral"), ("meh", "neutral")])
-    texts, info = evaluation_texts([old, new], eval_file)
-    assert list(texts["text"]) == ["fine"] and info["source"] == "eval_data"
-    assert info["excluded_seen_in_training"] == 2
+    scored = score_runs([old, new], LABELS, eval_file)
+    assert list(scored.texts["text"]) == ["fine"] and scored.info["source"] == "eval_data"
+    assert scored.info["excluded_seen_in_training"] == 2
 
-    with pytest.raises(DatasetError, match="none of the models trained on"):
-        evaluation_texts([old, new], _frame([("lovely", "positive")]))
+    with pytest.raises(DatasetError, match="did not train on"):
+        score_runs([old, new], LABELS, _frame([("lovely", "positive")]))
+
+
+def test_each_run_is_scored_in_the_label_order_asked_for():
+    shuffled = _Constant(["positive", "negative", "neutral"], [0.5, 0.2, 0.3])  # a run that lists labels differently
+    run = _run("r", [("x", "neutral")], [("y", "neutral")], [("z", "positive")], shuffled)
+    scored = score_runs([run], LABELS)
+    assert scored.outputs["a"].tolist() == [[0.2, 0.3, 0.5]]
 
 
 def test_the_document_scores_both_sides_on_the_same_texts_and_lists_changed_labels_most_confident_first():
