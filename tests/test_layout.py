@@ -6,6 +6,7 @@ Checked in a fresh interpreter per module, so one test's imports cannot hide ano
 from __future__ import annotations
 
 import ast
+import json
 import tomllib
 from pathlib import Path
 
@@ -155,3 +156,50 @@ def test_deploy_imports_no_training_code_at_any_depth():
     for path in sorted((PACKAGE / "deploy").glob("*.py")):
         into_training = sorted(str(p.relative_to(ROOT)) for p in package_imports(path) if p.parent.name == "training")
         assert not into_training, f"{path.relative_to(ROOT)} imports {into_training}"
+
+
+def test_only_records_spells_a_record_file_name():
+    """records/ owns the record: every other module and the notebooks take its names and paths from there, so a
+    file of the record is renamed or moved in one place. Prose (help texts, messages: anything with a space) and
+    docstrings may name the files; a literal that *is* a record path may not."""
+    from sentiment_pipeline.records import record
+
+    names = {record.PARAMS, record.METRICS, record.MANIFEST, record.REPRODUCTION, record.GATE, record.LATEST}
+    names |= {record.DEPLOYED, record.INDEX, record.BENTO_CONTEXT, *(record.split_path(p) for p in ("train", "test"))}
+    record_parts = ("train", "val", "test")
+    folders = (record.RUNS, record.NOTEBOOKS_DIR, record.REPORTS_DIR, record.COMPARISONS, record.MODEL_DIR, "bento/")
+
+    def is_record_path(value: str) -> bool:
+        if " " in value:
+            return False
+        # data/ alone (an f-string's head) or a part of the split: the project's data/sample.csv is not a record's
+        split = value == record.DATA_DIR or value.startswith(tuple(record.split_path(p)[:-4] for p in record_parts))
+        return value in names or split or value.startswith(folders) or any(value.endswith(f"/{n}") for n in names)
+
+    sources = {p: p.read_text() for p in PACKAGE.rglob("*.py") if "records" not in p.relative_to(PACKAGE).parts}
+    sources |= {p: p.read_text() for p in [ROOT / "service.py", *ROOT.glob("dags/*.py")]}
+    for notebook in ROOT.glob("notebooks/*.ipynb"):
+        cells = json.loads(notebook.read_text())["cells"]
+        sources[notebook] = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    offenders = []
+    for path, source in sources.items():
+        tree = ast.parse(source)
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        offenders += [
+            f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and is_record_path(node.value)
+        ]
+    assert not offenders, "\n".join(offenders)
+    # and the check sees one: the runner's temp copy of the metrics, as the notebook once wrote it
+    assert is_record_path("metrics.json") and is_record_path("data/") and not is_record_path("data/sample.csv")
+    assert is_record_path("runs/x/gate.json") and not is_record_path("a gate.json")
