@@ -32,7 +32,7 @@ SPEC = importlib.util.spec_from_file_location("project_images", ROOT / "scripts"
 images = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(images)
 
-# Issue 14's targets for the bento image: Fargate pulls the whole image on every task start (no cache there).
+# Targets for the bento image (size, start to /readyz): Fargate pulls the whole image on every task start (no cache).
 BENTO_TARGET_MB = 600
 READY_TARGET_S = 5.0
 

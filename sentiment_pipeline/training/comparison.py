@@ -3,7 +3,7 @@
 On 2,748 test tweets one standard error of macro-F1 is about 0.008, so "the candidate's number is not below the
 deployed one's" promotes or blocks on noise. Scoring both models on the same texts and resampling those texts
 together (a paired bootstrap) gives an interval for the difference; McNemar's test looks only at the texts where
-exactly one of the two models is right. Issue 11 builds `compare` and the gate on these.
+exactly one of the two models is right. `compare` and the quality gate are built on these.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import json
 
 from support.project import cli
 
-# What the bento must not carry (issue 14): the serving path runs ONNX Runtime, so none of the training stack.
+# What the bento must not carry: the serving path runs ONNX Runtime, so none of the training stack (image size).
 NOT_IN_THE_BENTO = frozenset(
     {"tensorflow", "keras", "tf2onnx", "pandas", "sklearn", "matplotlib", "papermill", "nbconvert", "nbformat"}
     | {"IPython", "ipykernel", "jupyter_client", "jupyter_core", "notebook"}
