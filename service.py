@@ -42,8 +42,8 @@ WORKERS = int(os.environ.get("SENTIMENT_WORKERS") or CPUS)
 THREADS = threads_per_worker(WORKERS, CPUS)
 
 
-# Per-request work besides answering, measured with py-spy once ONNX Runtime made the model cheap (README, "Serving
-# the model"): BentoML's OpenTelemetry middleware took a third of a /predict's CPU even with no exporter configured
+# Per-request work besides answering, measured with py-spy once ONNX Runtime made the model cheap (CHANGELOG.md,
+# 2026-11-26): BentoML's OpenTelemetry middleware took a third of a /predict's CPU even with no exporter configured
 # (nothing is sampled), and the access line another tenth, while the load balancer already logs every request.
 # SENTIMENT_TRACE_REQUESTS=1 and SENTIMENT_ACCESS_LOG=1 turn them back on.
 OBSERVABILITY = {"logging": {"access": {"enabled": os.environ.get("SENTIMENT_ACCESS_LOG") == "1"}}}

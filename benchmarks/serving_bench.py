@@ -10,10 +10,14 @@ sample's). Three servers on loopback, one at a time: the seed recipe's FastAPI +
 service.py as shipped (ONNX Runtime). wrk (benchmarks/wrk_post.lua) drives /predict at 1, 8 and 32 closed-loop
 clients, then /predict_batch with 256 texts per request. Then the model alone: ONNX Runtime on the same cores (one
 single-threaded session per core, as the workers run it), no HTTP, at the batch sizes the service's batcher formed
-(its sentiment_batch_size histogram) and at 256. Last, the bento image of the same run (built with the product's
-image build, run by podman with a published loopback port, as ECS runs it: no host network) beside `bentoml serve`
-on the host, both up, the load alternating between them level by level. Let nothing else run meanwhile. Prints
-Markdown.
+(its sentiment_batch_size histogram) and at 256. Then the batcher: service.py's in-worker batcher (BentoML's
+internal CorkDispatcher, serving.adaptive_batching) beside the same contract on BentoML's public batching API alone
+(benchmarks/public_batching_service.py: /predict itself `batchable=True`, and the documented two-service design
+through `bentoml.depends`), all three up at once, the load alternating between them level by level (/predict at 1
+and 32 clients, /predict_batch), then each one's soak. Last, the bento image of the same run (built with the
+product's image build, run by podman with a published loopback port, as ECS runs it: no host network) beside
+`bentoml serve` on the host, both up, the load alternating between them level by level. Let nothing else run
+meanwhile. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -47,11 +51,24 @@ WRK_SCRIPT = ROOT / "benchmarks" / "wrk_post.lua"
 WRK = shutil.which("wrk") or "wrk"  # Debian package `wrk` (scripts/install-system-deps.sh)
 LEVELS = (1, 8, 32)
 BATCH = 256  # texts per /predict_batch request: the API's limit
-# Issue 14's targets, as ratios: this machine's speed varies 2-3x between days, a ratio in one run does not.
+# The ONNX service's targets, as ratios: this machine's speed varies 2-3x between days, a ratio in one run does not.
 BURST_CLIENTS, SOAK_PAUSE_S = 500, 3
 TARGETS = {"p99_over_p50": 2.5, "of_model_alone_32": 0.5, "of_model_alone_batch": 0.8}
-# Issue 21's targets for the image, at 32 clients: its p99 within 2.5x its p50, at least 0.9x the host's requests/s.
+# The bento image must serve like the host, at 32 clients: p99 within 2.5x its p50, at least 0.9x the host's requests/s.
 IMAGE_TARGETS = {"p99_over_p50": 2.5, "of_host_rps": 0.9}
+# service.py's private batcher beside the same contract on BentoML's public API (benchmarks/public_batching_service.py).
+BATCHERS = {
+    "private": ("service:TweetSentiment", "onnx (private in-process batcher)"),
+    "public": ("benchmarks.public_batching_service:TweetSentiment", "onnx (public API batching)"),
+    "public_two": (
+        "benchmarks.public_batching_service:TweetSentimentTwoServices",
+        "onnx (public API batching, two services)",
+    ),
+}
+BATCHER_LEVELS = (1, 32)
+# What a public design must show to replace the private batcher, all at once: today's requests/s at 32 clients
+# (within the noise of alternating runs), the service's own tail and soak targets, zero errors.
+PUBLIC_TARGETS = {"of_private_rps": 0.9, "p99_over_p50": 2.5, "after_burst_over_idle": 2.0}
 
 
 def free_port() -> int:
@@ -199,19 +216,72 @@ def serve_and_load(name: str, command: list[str], env: dict, texts: list[str], s
                 out[clients]["buckets"] = {le: after[2][le] - before[2].get(le, 0.0) for le in after[2]}
             print(name, clients, {k: v for k, v in out[clients].items() if k != "buckets"}, file=sys.stderr)
         if name != "seed":
-            cycled = (texts * (1 + 10 * BATCH // len(texts)))[: 10 * BATCH]  # ten distinct batches
-            batches = [{"texts": cycled[i : i + BATCH]} for i in range(0, 10 * BATCH, BATCH)]
-            out["batch"] = load(f"{url}/predict_batch", batches, 4, seconds)
+            out["batch"] = load(f"{url}/predict_batch", batch_bodies(texts), 4, seconds)
             print(name, "batch", out["batch"], file=sys.stderr)
-        if name == "onnx":  # the soak: a burst far over capacity, then a lone client a few seconds later
-            out["burst"] = load(f"{url}/predict", bodies, BURST_CLIENTS, 10)
-            time.sleep(SOAK_PAUSE_S)
-            out["after_burst"] = load(f"{url}/predict", bodies, 1, 5)
+        if name == "onnx":
+            out.update(soak(url, bodies))
             print(name, "burst", out["burst"], "after", out["after_burst"], file=sys.stderr)
         out["rss_mb"] = worker_rss_mb(server)
     finally:
         stop(server)
     return out
+
+
+def batch_bodies(texts: list[str]) -> list[dict]:
+    """Ten distinct /predict_batch bodies of BATCH texts each."""
+    cycled = (texts * (1 + 10 * BATCH // len(texts)))[: 10 * BATCH]
+    return [{"texts": cycled[i : i + BATCH]} for i in range(0, 10 * BATCH, BATCH)]
+
+
+def soak(url: str, bodies: list[dict]) -> dict:
+    """A burst far over capacity on /predict, then a lone client a few seconds later."""
+    burst = load(f"{url}/predict", bodies, BURST_CLIENTS, 10)
+    time.sleep(SOAK_PAUSE_S)
+    return {"burst": burst, "after_burst": load(f"{url}/predict", bodies, 1, 5)}
+
+
+def batchers_side_by_side(tag: str, store_home: Path, texts: list[str], seconds: float) -> dict:
+    """The BATCHERS services of model ``tag``, all up at once; each level loads one after another, the order reversed
+    from level to level, so a slower minute of this shared machine costs all of them; then each one's soak.
+
+    Each server gets its own BENTOML_HOME holding a link to ``store_home``'s models: BentoML keeps its Prometheus
+    files (the sentiment_batch_size histogram) there and clears them when a server starts."""
+    servers: dict[str, subprocess.Popen] = {}
+    urls: dict[str, str] = {}
+    try:
+        for name, (target, _) in BATCHERS.items():
+            home = store_home.parent / f"bentoml-{name}"
+            home.mkdir()
+            (home / "models").symlink_to(store_home / "models")
+            port = free_port()
+            urls[name] = f"http://127.0.0.1:{port}"
+            servers[name] = start(
+                [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", target, "--port", str(port)],
+                {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "SENTIMENT_MODEL_TAG": tag},
+                f"{urls[name]}/readyz",
+            )
+        bodies = [{"text": t} for t in texts]
+        names = list(BATCHERS)
+        out: dict = {name: {} for name in names}
+        for turn, clients in enumerate(BATCHER_LEVELS):
+            for name in names if turn % 2 == 0 else names[::-1]:
+                before = batch_histogram(urls[name])
+                out[name][clients] = load(f"{urls[name]}/predict", bodies, clients, seconds)
+                after = batch_histogram(urls[name])
+                calls = after[1] - before[1]
+                out[name][clients]["mean_batch"] = (after[0] - before[0]) / calls if calls else 0.0
+                print(BATCHERS[name][1], clients, out[name][clients], file=sys.stderr)
+        for name in names if len(BATCHER_LEVELS) % 2 == 0 else names[::-1]:
+            out[name]["batch"] = load(f"{urls[name]}/predict_batch", batch_bodies(texts), 4, seconds)
+            print(BATCHERS[name][1], "batch", out[name]["batch"], file=sys.stderr)
+        for name in names:  # last: a burst leaves a batcher's learned wait behind (what the soak measures)
+            out[name].update(soak(urls[name], bodies))
+            out[name]["rss_mb"] = worker_rss_mb(servers[name])
+            print(BATCHERS[name][1], "burst", out[name]["burst"], "after", out[name]["after_burst"], file=sys.stderr)
+        return out
+    finally:
+        for server in servers.values():
+            stop(server)
 
 
 def bench_run(store_uri: str, run_id: str, data: str | None) -> str:
@@ -357,6 +427,7 @@ def main() -> None:
             "onnx": ([*bento, "service:TweetSentiment"], {**env, "SENTIMENT_MODEL_TAG": tag}),
         }
         results = {name: serve_and_load(name, cmd, e, texts, args.seconds) for name, (cmd, e) in servers.items()}
+        batchers = batchers_side_by_side(tag, Path(tmp) / "bentoml", texts, args.seconds)
         if not args.no_image:
             command, image_ref = build_image(args.store, run_id, env)
             beside = image_beside_host(command, image_ref, tag, env, texts, args.seconds)
@@ -454,13 +525,124 @@ def main() -> None:
     ]
     lines += ["", "| target (ONNX Runtime service) | measured | met |", "|---|---|---|"]
     lines += [f"| {what} | {value} | {'yes' if ok else '**no**'} |" for what, value, ok in checks]
+    lines += batchers_section(batchers, args.seconds)
     if not args.no_image:
         lines += image_section(command, image_ref, beside)
     publish(lines, args.out)
 
 
+def batchers_section(side: dict, seconds: float) -> list[str]:
+    """The private batcher beside the public-API designs: a table per measure, the ratios, and PUBLIC_TARGETS for each
+    public design, which say whether it could replace the private batcher or what keeps the private one."""
+    labels = {name: label for name, (_, label) in BATCHERS.items()}
+    publics = [name for name in BATCHERS if name != "private"]
+    private, top = side["private"], max(BATCHER_LEVELS)
+    lines = [
+        "",
+        "## The batcher: BentoML's internal batcher against its public API",
+        "",
+        "The same model and contract (`/predict` takes one text and answers one prediction, `/predict_batch` takes "
+        "up to 256), the same workers, ONNX Runtime threads, limits, middlewares and latency budgets; the three "
+        "services up at once, each level loading one after another (the order reversed from level to level), "
+        f"{seconds:.0f} s per level, then each one's soak. **onnx (private in-process batcher)**: service.py as "
+        "shipped; each worker batches with BentoML's internal `CorkDispatcher`, its learned wait for company capped "
+        "at 1 ms (`adaptive_batching` in sentiment_pipeline/inference/serving.py). **onnx (public API batching)**: "
+        "`TweetSentiment` in benchmarks/public_batching_service.py; `/predict` and `/predict_batch` are "
+        "`@bentoml.api(batchable=True)` themselves, so each worker batches the requests it parsed, with BentoML's "
+        "batcher as it ships. **onnx (public API batching, two services)**: `TweetSentimentTwoServices` in the same "
+        "file, BentoML's documented design: an HTTP service calling a model service's batchable API through "
+        "`bentoml.depends` (the model service in its own worker processes, each call an HTTP request over a Unix "
+        "socket with a pickled body).",
+        "",
+        "| /predict | clients | requests/s | p50 ms | p99 ms | errors | texts per model call |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for clients in BATCHER_LEVELS:
+        for name in BATCHERS:
+            r = side[name][clients]
+            lines.append(
+                f"| {labels[name]} | {clients} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                f"{r['errors']} of {r['requests']:,} | {r['mean_batch']:.1f} |"
+            )
+    lines += [
+        "",
+        f"| `/predict_batch`, {BATCH} texts per request, 4 clients | texts/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|",
+    ]
+    for name in BATCHERS:
+        b = side[name]["batch"]
+        lines.append(
+            f"| {labels[name]} | {b['rps'] * BATCH:,.0f} | {b['p50_ms']:.0f} | {b['p99_ms']:.0f} | "
+            f"{b['errors']} of {b['requests']:,} |"
+        )
+    lines += [
+        "",
+        f"| soak: {BURST_CLIENTS} clients on `/predict` for 10 s, then one client {SOAK_PAUSE_S} s later | "
+        "burst requests/s | burst shed (503) or failed | then one client: p50 ms | p99 ms | "
+        "one client before the burst: p50 ms | resident MB, all workers |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in BATCHERS:
+        burst, after = side[name]["burst"], side[name]["after_burst"]
+        lines.append(
+            f"| {labels[name]} | {burst['rps']:,.0f} | {burst['errors']:,} of {burst['requests']:,} | "
+            f"{after['p50_ms']:.1f} | {after['p99_ms']:.1f} | {side[name][1]['p50_ms']:.1f} | "
+            f"{sum(side[name]['rss_mb']):,.0f} |"
+        )
+    lines += [
+        "",
+        f"| against the private batcher (ratio) | requests/s at {top} clients | p99 at {top} clients | "
+        "p50 at 1 client | one client's p50 after the burst |",
+        "|---|---|---|---|---|",
+    ]
+    for name in publics:
+        r = side[name]
+        lines.append(
+            f"| {labels[name]} | {r[top]['rps'] / private[top]['rps']:.2f}x | "
+            f"{r[top]['p99_ms'] / private[top]['p99_ms']:.2f}x | {r[1]['p50_ms'] / private[1]['p50_ms']:.2f}x | "
+            f"{r['after_burst']['p50_ms'] / private['after_burst']['p50_ms']:.2f}x |"
+        )
+    checks = {name: public_checks(side[name], private, top) for name in publics}
+    lines += ["", "| to replace the private batcher | " + " | ".join(labels[n] for n in publics) + " |"]
+    lines.append("|---|" + "---|" * len(publics))
+    for i, (_, what, _, _) in enumerate(checks[publics[0]]):
+        cells = [f"{value} ({'yes' if ok else '**no**'})" for _, _, value, ok in (checks[n][i] for n in publics)]
+        lines.append(f"| {what} | " + " | ".join(cells) + " |")
+    passing = [name for name in publics if all(ok for *_, ok in checks[name])]
+    if passing:
+        verdict = (
+            f"**{labels[passing[0]]} meets every target: BentoML's public API carries today's throughput, and the "
+            "private batcher can go.**"
+        )
+    else:
+        misses = "; ".join(
+            f"{labels[name]} misses {', '.join(short for short, _, _, ok in checks[name] if not ok)}"
+            for name in publics
+        )
+        verdict = f"**No public design meets every target, so the private batcher stays**: {misses}."
+    return [*lines, "", verdict]
+
+
+def public_checks(public: dict, private: dict, top: int) -> list[tuple[str, str, str, bool]]:
+    """PUBLIC_TARGETS for one public design: (short name, target, measured, met)."""
+    rps_ratio = public[top]["rps"] / private[top]["rps"]
+    tail = public[top]["p99_ms"] / public[top]["p50_ms"]
+    errors = sum(public[level]["errors"] for level in BATCHER_LEVELS) + public["batch"]["errors"]
+    recovery = public["after_burst"]["p50_ms"] / public[1]["p50_ms"]
+    return [
+        ("requests/s", f"{top} clients: at least {PUBLIC_TARGETS['of_private_rps']}x the private batcher's requests/s "
+         f"({private[top]['rps']:,.0f})", f"{rps_ratio:.2f}x", rps_ratio >= PUBLIC_TARGETS["of_private_rps"]),
+        ("tail", f"{top} clients: p99 within {PUBLIC_TARGETS['p99_over_p50']}x of p50", f"{tail:.2f}x",
+         tail <= PUBLIC_TARGETS["p99_over_p50"]),
+        ("errors", "zero errors on /predict and /predict_batch (before the soak)", str(errors), errors == 0),
+        ("recovery after a burst", f"{SOAK_PAUSE_S} s after the burst: one client's p50 within "
+         f"{PUBLIC_TARGETS['after_burst_over_idle']}x of its own before it", f"{recovery:.2f}x",
+         recovery <= PUBLIC_TARGETS["after_burst_over_idle"]),
+    ]  # fmt: skip
+
+
 def image_section(command: str, ref: str, beside: dict) -> list[str]:
-    """The image beside the host: a table per level and issue 21's two targets at 32 clients."""
+    """The image beside the host: a table per level and the image's two targets (IMAGE_TARGETS) at 32 clients."""
     lines = [
         "",
         "## The bento image beside the host",

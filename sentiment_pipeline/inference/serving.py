@@ -108,7 +108,11 @@ def adaptive_batching(
     It is the ``CorkDispatcher`` that BentoML's server puts in front of a ``batchable=True`` API (same cork
     algorithm, same latency-trained optimizer, same 503 when a call would outwait ``max_latency_ms``). Used
     here, ``/predict`` keeps its one-text JSON contract and no request crosses a second HTTP hop to a model
-    service: on two cores that hop cost more CPU than the model (README, "Serving the model").
+    service: on two cores that hop cost more CPU than the model (CHANGELOG.md, 2026-11-25). BentoML batches
+    a ``batchable=True`` API only for requests that reach it over HTTP (called in-process it runs unbatched),
+    and nothing public sets its optimizer. ``make bench-serving`` measures this design against the same contract
+    on BentoML's public API alone (benchmarks/public_batching_service.py: ``/predict`` itself batchable, and
+    the two-service design through ``bentoml.depends``).
     Each call passes a list of texts (one for /predict, up to 256 for /predict_batch); a list longer than
     the room left in a batch is split across batches and reassembled in order.
 
@@ -145,7 +149,8 @@ def adaptive_batching(
 
 
 def capped_optimizer(max_latency_s: float, max_wait_s: float = MAX_CORK_WAIT_S):
-    """BentoML's batching optimizer whose learned wait never exceeds ``max_wait_s`` (see adaptive_batching)."""
+    """BentoML's batching optimizer whose learned wait never exceeds ``max_wait_s`` (see adaptive_batching); the
+    public API has no setting for that wait."""
     from bentoml._internal.marshal.dispatcher import Optimizer  # pinned bentoml==1.4.30
 
     class CappedOptimizer(Optimizer):
