@@ -14,6 +14,7 @@ infra-check: venv infra-tools
 	terraform -chdir=$(TF_DIR) fmt -check -recursive -diff
 	terraform -chdir=$(TF_DIR) init -backend=false -input=false >/dev/null
 	terraform -chdir=$(TF_DIR) validate
+	$(BIN)/python scripts/terraform_readme_tables.py --check
 	$(TOOLS_BIN)/checkov --skip-download --compact --quiet --framework terraform -d $(TF_DIR)
 	$(TOOLS_BIN)/checkov --skip-download --compact --quiet --framework dockerfile -d containers
 	$(TOOLS_BIN)/checkov --skip-download --compact --quiet --framework github_actions -d .github

@@ -2,16 +2,22 @@
 # One task runs the four Airflow components side by side (LocalExecutor: the DAG's tasks only start and watch
 # ECS tasks, so they are light); `db-migrate` runs first. The Airflow Variable `sentiment_pipeline` comes
 # from this configuration (AIRFLOW_VAR_SENTIMENT_PIPELINE); no AWS call at DAG parse time.
+# Login: Airflow's SimpleAuthManager (the image has no FAB provider) with one admin user whose password is
+# generated into Secrets Manager; the UI is reached through ECS Exec port forwarding (no inbound rule).
 locals {
   airflow_image = "${aws_ecr_repository.main["airflow"].repository_url}:${var.image_tag}"
   db_name       = "airflow"
+  airflow_port  = 8080 # the api-server, inside the task only (UI, REST API, task execution API)
   # Airflow reads the metadata-database URL from this command (sensitive options support `_CMD`); the
   # password comes from the RDS-managed secret and is URL-quoted here, never stored in the task definition.
   sql_alchemy_conn_cmd = "python -c \"import os, urllib.parse as u; print('postgresql+psycopg2://%s:%s@%s/%s?sslmode=require' % (u.quote(os.environ['DB_USER'], safe=''), u.quote(os.environ['DB_PASSWORD'], safe=''), os.environ['DB_HOST'], os.environ['DB_NAME']))\""
   airflow_environment = [
     { name = "AIRFLOW__CORE__EXECUTOR", value = "LocalExecutor" },
+    { name = "AIRFLOW__CORE__AUTH_MANAGER", value = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager" },
+    { name = "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", value = "${var.airflow_admin_username}:admin" },
+    { name = "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", value = local.airflow_passwords_file },
     { name = "AIRFLOW__CORE__LOAD_EXAMPLES", value = "False" },
-    { name = "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", value = "http://localhost:8080/execution/" },
+    { name = "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", value = "http://localhost:${local.airflow_port}/execution/" },
     { name = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD", value = local.sql_alchemy_conn_cmd },
     { name = "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG", value = "False" },
     { name = "AIRFLOW_CONN_AWS_DEFAULT", value = "aws://?region_name=${local.region}" },
@@ -26,19 +32,20 @@ locals {
     { name = "AIRFLOW__API_AUTH__JWT_SECRET", valueFrom = aws_secretsmanager_secret.airflow.arn },
     { name = "AIRFLOW__API__SECRET_KEY", valueFrom = aws_secretsmanager_secret.airflow.arn },
   ]
-  airflow_log = {
-    logDriver = "awslogs"
-    options = {
-      awslogs-group         = aws_cloudwatch_log_group.main["airflow"].name
-      awslogs-region        = local.region
-      awslogs-stream-prefix = "airflow"
-    }
-  }
+  # SimpleAuthManager reads its users' passwords from a JSON file. The api-server (the only component that
+  # logs users in) writes it, readable by its own user only, from the admin secret just before it starts, and
+  # drops the secret from its own environment.
+  airflow_passwords_file = "/opt/airflow/simple_auth_manager_passwords.json"
+  airflow_api_server_command = ["sh", "-c", join(" && ", [
+    "umask 077",
+    "python -c 'import json, os; user = os.environ[\"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS\"].split(\":\")[0]; print(json.dumps({user: os.environ[\"AIRFLOW_ADMIN_PASSWORD\"]}))' > \"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE\"",
+    "exec env -u AIRFLOW_ADMIN_PASSWORD airflow api-server --port ${local.airflow_port}",
+  ])]
   airflow_components = {
-    api-server    = { command = ["airflow", "api-server", "--port", "8080"], health = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/api/v2/monitor/health', timeout=8)"] }
-    scheduler     = { command = ["airflow", "scheduler"], health = ["CMD", "airflow", "jobs", "check", "--job-type", "SchedulerJob", "--local"] }
-    dag-processor = { command = ["airflow", "dag-processor"], health = ["CMD", "airflow", "jobs", "check", "--job-type", "DagProcessorJob", "--local"] }
-    triggerer     = { command = ["airflow", "triggerer"], health = ["CMD", "airflow", "jobs", "check", "--job-type", "TriggererJob", "--local"] }
+    api-server    = { command = local.airflow_api_server_command, secrets = [{ name = "AIRFLOW_ADMIN_PASSWORD", valueFrom = aws_secretsmanager_secret.airflow_admin.arn }], health = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${local.airflow_port}/api/v2/monitor/health', timeout=8)"] }
+    scheduler     = { command = ["airflow", "scheduler"], secrets = [], health = ["CMD", "airflow", "jobs", "check", "--job-type", "SchedulerJob", "--local"] }
+    dag-processor = { command = ["airflow", "dag-processor"], secrets = [], health = ["CMD", "airflow", "jobs", "check", "--job-type", "DagProcessorJob", "--local"] }
+    triggerer     = { command = ["airflow", "triggerer"], secrets = [], health = ["CMD", "airflow", "jobs", "check", "--job-type", "TriggererJob", "--local"] }
   }
 }
 
@@ -61,35 +68,30 @@ resource "aws_secretsmanager_secret_version" "airflow" {
   secret_string_wo_version = var.airflow_secret_version
 }
 
+# ---- the admin user's password (SimpleAuthManager) -------------------------------------------------------
+ephemeral "aws_secretsmanager_random_password" "airflow_admin" {
+  password_length     = 32
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret" "airflow_admin" {
+  #checkov:skip=CKV2_AWS_57:The api-server writes the password into its passwords file when it starts; rotate by bumping airflow_admin_password_version, then restart the Airflow service.
+  name_prefix = "${var.name}-airflow-admin-"
+  description = "Password of the Airflow UI/API user ${var.airflow_admin_username} (SimpleAuthManager)"
+  kms_key_id  = aws_kms_key.main.arn
+}
+
+resource "aws_secretsmanager_secret_version" "airflow_admin" {
+  secret_id                = aws_secretsmanager_secret.airflow_admin.id
+  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.airflow_admin.random_password
+  secret_string_wo_version = var.airflow_admin_password_version
+}
+
 # ---- network --------------------------------------------------------------------------------------------
-resource "aws_security_group" "airflow" {
-  name        = "${var.name}-airflow"
-  description = "Airflow task: no inbound (ECS Exec for the UI), HTTPS and PostgreSQL out"
-  vpc_id      = aws_vpc.main.id
-}
-
-resource "aws_vpc_security_group_egress_rule" "airflow_https" {
-  security_group_id = aws_security_group.airflow.id
-  description       = "HTTPS to AWS APIs"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
-}
-
-resource "aws_vpc_security_group_egress_rule" "airflow_db" {
-  security_group_id            = aws_security_group.airflow.id
-  description                  = "To the metadata database"
-  ip_protocol                  = "tcp"
-  from_port                    = 5432
-  to_port                      = 5432
-  referenced_security_group_id = aws_security_group.db.id
-}
-
 resource "aws_security_group" "db" {
   name        = "${var.name}-airflow-db"
   description = "Airflow metadata database: PostgreSQL from the Airflow task only"
-  vpc_id      = aws_vpc.main.id
+  vpc_id      = module.network.vpc_id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "db_from_airflow" {
@@ -98,13 +100,13 @@ resource "aws_vpc_security_group_ingress_rule" "db_from_airflow" {
   ip_protocol                  = "tcp"
   from_port                    = 5432
   to_port                      = 5432
-  referenced_security_group_id = aws_security_group.airflow.id
+  referenced_security_group_id = module.airflow.security_group_id
 }
 
 # ---- metadata database ----------------------------------------------------------------------------------
 resource "aws_db_subnet_group" "airflow" {
   name       = "${var.name}-airflow"
-  subnet_ids = aws_subnet.private[*].id
+  subnet_ids = module.network.private_subnet_ids
 }
 
 resource "aws_db_parameter_group" "airflow" {
@@ -161,23 +163,26 @@ resource "aws_db_instance" "airflow" {
   final_snapshot_identifier             = "${var.name}-airflow-final"
 }
 
-# ---- the Airflow task and service -----------------------------------------------------------------------
-resource "aws_ecs_task_definition" "airflow" {
-  #checkov:skip=CKV_AWS_336:Airflow writes task logs, pid files and the DAG bundle cache under AIRFLOW_HOME in the image.
-  family                   = local.families.airflow
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = var.airflow_cpu
-  memory                   = var.airflow_memory
-  execution_role_arn       = aws_iam_role.execution["airflow"].arn
-  task_role_arn            = aws_iam_role.task["airflow"].arn
+# ---- the Airflow task and service (modules/ecs-fargate-service) ----------------------------------------
+module "airflow" {
+  source = "./modules/ecs-fargate-service"
 
-  runtime_platform {
-    operating_system_family = "LINUX"
-    cpu_architecture        = "X86_64"
-  }
+  name               = local.families.airflow
+  region             = local.region
+  cluster_arn        = aws_ecs_cluster.main.arn
+  vpc_id             = module.network.vpc_id
+  subnet_ids         = module.network.private_subnet_ids
+  cpu                = var.airflow_cpu
+  memory             = var.airflow_memory
+  execution_role_arn = aws_iam_role.execution["airflow"].arn
+  task_role_arn      = aws_iam_role.task["airflow"].arn
+  log_group_name     = "/${var.name}/airflow"
+  log_stream_prefix  = "airflow"
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = aws_kms_key.main.arn
 
-  container_definitions = jsonencode(concat(
+  # Airflow writes task logs, pid files and the DAG bundle cache under AIRFLOW_HOME in the image.
+  container_definitions = concat(
     [{
       name                   = "db-migrate"
       image                  = local.airflow_image
@@ -187,7 +192,6 @@ resource "aws_ecs_task_definition" "airflow" {
       command                = ["airflow", "db", "migrate"]
       environment            = local.airflow_environment
       secrets                = local.airflow_secrets
-      logConfiguration       = local.airflow_log
     }],
     [for name, c in local.airflow_components : {
       name                   = name
@@ -197,35 +201,21 @@ resource "aws_ecs_task_definition" "airflow" {
       readonlyRootFilesystem = false
       command                = c.command
       environment            = local.airflow_environment
-      secrets                = local.airflow_secrets
+      secrets                = concat(local.airflow_secrets, c.secrets)
       dependsOn              = [{ containerName = "db-migrate", condition = "SUCCESS" }]
       healthCheck            = { command = c.health, interval = 30, timeout = 10, retries = 5, startPeriod = 120 }
-      logConfiguration       = local.airflow_log
     }],
-  ))
-}
+  )
 
-resource "aws_ecs_service" "airflow" {
-  name                               = "${var.name}-airflow"
-  cluster                            = aws_ecs_cluster.main.id
-  task_definition                    = aws_ecs_task_definition.airflow.arn
+  security_group_description = "Airflow task: no inbound (ECS Exec for the UI), HTTPS and PostgreSQL out"
+  egress_rules = {
+    https = { description = "HTTPS to AWS APIs", from_port = 443, to_port = 443, cidr_ipv4 = "0.0.0.0/0" }
+    db    = { description = "To the metadata database", from_port = 5432, to_port = 5432, referenced_security_group_id = aws_security_group.db.id }
+  }
+
+  # One task holds the scheduler: stop the old one before starting the new one.
   desired_count                      = 1
-  launch_type                        = "FARGATE"
-  platform_version                   = "LATEST"
   deployment_minimum_healthy_percent = 0
   deployment_maximum_percent         = 100
   enable_execute_command             = true
-  propagate_tags                     = "SERVICE"
-  enable_ecs_managed_tags            = true
-
-  network_configuration {
-    subnets          = aws_subnet.private[*].id
-    security_groups  = [aws_security_group.airflow.id]
-    assign_public_ip = false
-  }
-
-  deployment_circuit_breaker {
-    enable   = true
-    rollback = true
-  }
 }

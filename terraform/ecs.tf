@@ -1,4 +1,4 @@
-# The ECS cluster (Container Insights) and the CloudWatch log groups of every task.
+# The ECS cluster (Container Insights), the log group and the security group of the pipeline's run-time tasks.
 resource "aws_ecs_cluster" "main" {
   name = var.name
 
@@ -18,10 +18,10 @@ resource "aws_ecs_cluster_capacity_providers" "main" {
   }
 }
 
-# `pipeline`: the training and image-builder tasks (streams <prefix>/<container>/<task id>, read by the DAG).
-resource "aws_cloudwatch_log_group" "main" {
-  for_each          = toset(["pipeline", "inference", "airflow"])
-  name              = "/${var.name}/${each.key}"
+# The log group of the training and image-builder tasks (streams <prefix>/<container>/<task id>, read by the
+# DAG). The inference and Airflow services have theirs in their modules (/<name>/inference, /<name>/airflow).
+resource "aws_cloudwatch_log_group" "pipeline" {
+  name              = "/${var.name}/pipeline"
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.main.arn
 }
@@ -32,7 +32,7 @@ resource "aws_security_group" "tasks" {
   #checkov:skip=CKV2_AWS_5:Attached at run time: the DAG passes it to ecs:RunTask (airflow_variables.security_groups).
   name        = "${var.name}-pipeline-tasks"
   description = "Training and image-builder tasks: no inbound, HTTP(S) out"
-  vpc_id      = aws_vpc.main.id
+  vpc_id      = module.network.vpc_id
 }
 
 resource "aws_vpc_security_group_egress_rule" "tasks" {

@@ -14,7 +14,7 @@ locals {
   data_arn        = aws_s3_bucket.main["data"].arn
   task_def_arn    = { for k, f in local.families : k => "${local.arn_prefix}:ecs:${local.region}:${local.account_id}:task-definition/${f}:*" }
   cluster_tasks   = "${local.arn_prefix}:ecs:${local.region}:${local.account_id}:task/${aws_ecs_cluster.main.name}/*"
-  pipeline_groups = "${aws_cloudwatch_log_group.main["pipeline"].arn}:*"
+  pipeline_groups = "${aws_cloudwatch_log_group.pipeline.arn}:*"
   # Tag of the pipeline's own task definitions, copied onto their tasks (the DAG runs them with
   # propagate_tags=TASK_DEFINITION): Airflow may describe and stop those tasks and no other task in the cluster.
   pipeline_task_tag = { "sentiment-pipeline-task" = "pipeline" }
@@ -56,6 +56,11 @@ locals {
     inference = [aws_ecr_repository.main["bento"].arn]
     airflow   = [aws_ecr_repository.main["airflow"].arn]
   }
+  execution_log_groups = {
+    pipeline  = aws_cloudwatch_log_group.pipeline.arn
+    inference = module.inference.log_group_arn
+    airflow   = module.airflow.log_group_arn
+  }
 }
 
 data "aws_iam_policy_document" "execution" {
@@ -74,7 +79,7 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.main[each.key].arn}:*"]
+    resources = ["${local.execution_log_groups[each.key]}:*"]
   }
   dynamic "statement" {
     for_each = each.key == "airflow" ? [1] : []
@@ -82,6 +87,14 @@ data "aws_iam_policy_document" "execution" {
       sid       = "ReadAirflowSecrets"
       actions   = ["secretsmanager:GetSecretValue"]
       resources = [aws_db_instance.airflow.master_user_secret[0].secret_arn, aws_secretsmanager_secret.airflow.arn]
+    }
+  }
+  dynamic "statement" {
+    for_each = each.key == "airflow" ? [1] : []
+    content {
+      sid       = "ReadAirflowAdminPassword"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [aws_secretsmanager_secret.airflow_admin.arn]
     }
   }
   dynamic "statement" {
@@ -279,7 +292,7 @@ data "aws_iam_policy_document" "airflow" {
   statement {
     sid       = "UpdateInferenceService"
     actions   = ["ecs:UpdateService", "ecs:DescribeServices"]
-    resources = [aws_ecs_service.inference.id]
+    resources = [module.inference.service_arn]
   }
   statement {
     sid     = "PassPipelineAndInferenceRoles"

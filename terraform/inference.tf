@@ -1,5 +1,6 @@
-# The bento image as an ECS Fargate service in the private subnets, behind a public ALB health-checking
-# /readyz; deployment circuit breaker with rollback; autoscaling on CPU or on ALB requests per target.
+# The bento image as an ECS Fargate service (modules/ecs-fargate-service) in the private subnets, behind an
+# ALB health-checking /readyz; deployment circuit breaker with rollback; autoscaling on CPU or on ALB requests
+# per target.
 locals {
   https = var.certificate_arn != null
 }
@@ -7,7 +8,7 @@ locals {
 resource "aws_security_group" "alb" {
   name        = "${var.name}-alb"
   description = "Load balancer: HTTP(S) in from var.ingress_cidr_blocks, to the inference tasks out"
-  vpc_id      = aws_vpc.main.id
+  vpc_id      = module.network.vpc_id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "alb" {
@@ -27,31 +28,7 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_service" {
   ip_protocol                  = "tcp"
   from_port                    = 3000
   to_port                      = 3000
-  referenced_security_group_id = aws_security_group.inference.id
-}
-
-resource "aws_security_group" "inference" {
-  name        = "${var.name}-inference"
-  description = "Inference tasks: port 3000 from the load balancer, HTTPS out (ECR, logs)"
-  vpc_id      = aws_vpc.main.id
-}
-
-resource "aws_vpc_security_group_ingress_rule" "inference_from_alb" {
-  security_group_id            = aws_security_group.inference.id
-  description                  = "From the load balancer"
-  ip_protocol                  = "tcp"
-  from_port                    = 3000
-  to_port                      = 3000
-  referenced_security_group_id = aws_security_group.alb.id
-}
-
-resource "aws_vpc_security_group_egress_rule" "inference_https" {
-  security_group_id = aws_security_group.inference.id
-  description       = "HTTPS to ECR and CloudWatch Logs"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
+  referenced_security_group_id = module.inference.security_group_id
 }
 
 resource "aws_lb" "main" {
@@ -61,7 +38,7 @@ resource "aws_lb" "main" {
   internal                   = var.internal_endpoint #tfsec:ignore:aws-elb-alb-not-public
   load_balancer_type         = "application"
   security_groups            = [aws_security_group.alb.id]
-  subnets                    = var.internal_endpoint ? aws_subnet.private[*].id : aws_subnet.public[*].id
+  subnets                    = var.internal_endpoint ? module.network.private_subnet_ids : module.network.public_subnet_ids
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection
   idle_timeout               = 60
@@ -81,7 +58,7 @@ resource "aws_lb_target_group" "inference" {
   port                 = 3000
   protocol             = "HTTP"
   target_type          = "ip"
-  vpc_id               = aws_vpc.main.id
+  vpc_id               = module.network.vpc_id
   deregistration_delay = 30
 
   health_check {
@@ -130,22 +107,26 @@ resource "aws_lb_listener" "https" {
   }
 }
 
-resource "aws_ecs_task_definition" "inference" {
-  #checkov:skip=CKV_AWS_336:BentoML writes its Prometheus multiprocess files and temporary uploads under the bento home at run time.
-  family                   = local.families.inference
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = var.inference_cpu
-  memory                   = var.inference_memory
-  execution_role_arn       = aws_iam_role.execution["inference"].arn
-  task_role_arn            = aws_iam_role.task["inference"].arn
+# The bento service (modules/ecs-fargate-service) in the private subnets, registered in the target group.
+module "inference" {
+  source = "./modules/ecs-fargate-service"
 
-  runtime_platform {
-    operating_system_family = "LINUX"
-    cpu_architecture        = "X86_64"
-  }
+  name               = local.families.inference
+  region             = local.region
+  cluster_arn        = aws_ecs_cluster.main.arn
+  vpc_id             = module.network.vpc_id
+  subnet_ids         = module.network.private_subnet_ids
+  cpu                = var.inference_cpu
+  memory             = var.inference_memory
+  execution_role_arn = aws_iam_role.execution["inference"].arn
+  task_role_arn      = aws_iam_role.task["inference"].arn
+  log_group_name     = "/${var.name}/inference"
+  log_stream_prefix  = "inference"
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = aws_kms_key.main.arn
 
-  container_definitions = jsonencode([{
+  # BentoML writes its Prometheus multiprocess files and temporary uploads under the bento home at run time.
+  container_definitions = [{
     name                   = "bento"
     image                  = "${aws_ecr_repository.main["bento"].repository_url}:${var.bento_image_tag}"
     essential              = true
@@ -159,52 +140,27 @@ resource "aws_ecs_task_definition" "inference" {
       retries     = 3
       startPeriod = 60
     }
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.main["inference"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "inference"
-      }
-    }
-  }])
-}
+  }]
 
-resource "aws_ecs_service" "inference" {
-  name                               = "${var.name}-inference"
-  cluster                            = aws_ecs_cluster.main.id
-  task_definition                    = aws_ecs_task_definition.inference.arn
+  security_group_description = "Inference tasks: port 3000 from the load balancer, HTTPS out (ECR, logs)"
+  ingress_rules = {
+    alb = { description = "From the load balancer", from_port = 3000, to_port = 3000, referenced_security_group_id = aws_security_group.alb.id }
+  }
+  egress_rules = {
+    https = { description = "HTTPS to ECR and CloudWatch Logs", from_port = 443, to_port = 443, cidr_ipv4 = "0.0.0.0/0" }
+  }
+
   desired_count                      = var.inference_desired_count
-  launch_type                        = "FARGATE"
-  platform_version                   = "LATEST"
   health_check_grace_period_seconds  = 60
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
-  propagate_tags                     = "SERVICE"
-  enable_ecs_managed_tags            = true
-
-  network_configuration {
-    subnets          = aws_subnet.private[*].id
-    security_groups  = [aws_security_group.inference.id]
-    assign_public_ip = false
+  load_balancers = {
+    bento = { target_group_arn = aws_lb_target_group.inference.arn, container_name = "bento", container_port = 3000 }
   }
-
-  load_balancer {
-    target_group_arn = aws_lb_target_group.inference.arn
-    container_name   = "bento"
-    container_port   = 3000
-  }
-
-  deployment_circuit_breaker {
-    enable   = true
-    rollback = true
-  }
-
   # The DAG deploys each new bento as a new task definition revision; autoscaling owns the count.
-  lifecycle {
-    ignore_changes = [task_definition, desired_count]
-  }
+  ignore_task_definition_changes = true
 
+  # The target group must be attached to the load balancer (through the listener) before the service uses it.
   depends_on = [aws_lb_listener.http]
 }
 
@@ -212,7 +168,7 @@ resource "aws_ecs_service" "inference" {
 resource "aws_appautoscaling_target" "inference" {
   count              = var.autoscaling_enabled ? 1 : 0
   service_namespace  = "ecs"
-  resource_id        = "service/${aws_ecs_cluster.main.name}/${aws_ecs_service.inference.name}"
+  resource_id        = "service/${aws_ecs_cluster.main.name}/${module.inference.service_name}"
   scalable_dimension = "ecs:service:DesiredCount"
   min_capacity       = var.autoscaling_min
   max_capacity       = var.autoscaling_max

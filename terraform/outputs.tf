@@ -7,9 +7,9 @@ locals {
     training_container              = "training"
     image_builder_task_definition   = aws_ecs_task_definition.image_builder.family
     image_builder_container         = "kaniko"
-    subnets                         = aws_subnet.private[*].id
+    subnets                         = module.network.private_subnet_ids
     security_groups                 = [aws_security_group.tasks.id]
-    log_group                       = aws_cloudwatch_log_group.main["pipeline"].name
+    log_group                       = aws_cloudwatch_log_group.pipeline.name
     training_log_stream_prefix      = "training"
     image_builder_log_stream_prefix = "image-builder"
     data_uri                        = local.data_uri
@@ -17,8 +17,8 @@ locals {
     store_uri                       = local.store_uri
     bento_repository_url            = aws_ecr_repository.main["bento"].repository_url
     inference_cluster               = aws_ecs_cluster.main.name
-    inference_service               = aws_ecs_service.inference.name
-    inference_task_family           = aws_ecs_task_definition.inference.family
+    inference_service               = module.inference.service_name
+    inference_task_family           = module.inference.task_definition_family
     inference_container             = "bento"
     endpoint_url                    = "${local.https ? "https" : "http"}://${aws_lb.main.dns_name}"
   }
@@ -51,12 +51,12 @@ output "image_builder_task_definition" {
 
 output "private_subnet_ids" {
   description = "Private subnets of the tasks."
-  value       = aws_subnet.private[*].id
+  value       = module.network.private_subnet_ids
 }
 
 output "public_subnet_ids" {
   description = "Public subnets of the load balancer and NAT."
-  value       = aws_subnet.public[*].id
+  value       = module.network.public_subnet_ids
 }
 
 output "task_security_group_id" {
@@ -86,7 +86,17 @@ output "store_uri" {
 
 output "log_group" {
   description = "CloudWatch log group of the training and image-builder tasks."
-  value       = aws_cloudwatch_log_group.main["pipeline"].name
+  value       = aws_cloudwatch_log_group.pipeline.name
+}
+
+output "log_group_names" {
+  description = "CloudWatch log groups Terraform creates: pipeline (training, image builder), inference, airflow, vpc_flow_logs (null without flow logs)."
+  value = {
+    pipeline      = aws_cloudwatch_log_group.pipeline.name
+    inference     = module.inference.log_group_name
+    airflow       = module.airflow.log_group_name
+    vpc_flow_logs = module.network.flow_log_group_name
+  }
 }
 
 output "ecr_repository_urls" {
@@ -96,7 +106,7 @@ output "ecr_repository_urls" {
 
 output "inference_service_name" {
   description = "ECS service serving the bento."
-  value       = aws_ecs_service.inference.name
+  value       = module.inference.service_name
 }
 
 output "endpoint_url" {
@@ -106,10 +116,25 @@ output "endpoint_url" {
 
 output "airflow_service_name" {
   description = "ECS service running Airflow."
-  value       = aws_ecs_service.airflow.name
+  value       = module.airflow.service_name
 }
 
 output "airflow_task_role_arn" {
   description = "Role of the Airflow components (what the DAG may do in AWS)."
   value       = aws_iam_role.task["airflow"].arn
+}
+
+output "airflow_ui_url" {
+  description = "Where the Airflow UI opens once the ECS Exec port forward to the api-server runs (docs/infrastructure.md)."
+  value       = "http://localhost:${local.airflow_port}"
+}
+
+output "airflow_admin_username" {
+  description = "User to log in to Airflow as (SimpleAuthManager, role admin)."
+  value       = var.airflow_admin_username
+}
+
+output "airflow_admin_secret_arn" {
+  description = "Secrets Manager secret holding the Airflow admin password (aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text)."
+  value       = aws_secretsmanager_secret.airflow_admin.arn
 }

@@ -7,7 +7,7 @@ locals {
   pipeline_log = {
     logDriver = "awslogs"
     options = {
-      awslogs-group  = aws_cloudwatch_log_group.main["pipeline"].name
+      awslogs-group  = aws_cloudwatch_log_group.pipeline.name
       awslogs-region = local.region
     }
   }

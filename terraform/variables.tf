@@ -286,3 +286,20 @@ variable "airflow_secret_version" {
   type        = number
   default     = 1
 }
+
+variable "airflow_admin_username" {
+  description = "User of the Airflow UI and API (role admin in Airflow's SimpleAuthManager); its password is generated into Secrets Manager (output airflow_admin_secret_arn)."
+  type        = string
+  default     = "admin"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,64}$", var.airflow_admin_username))
+    error_message = "airflow_admin_username must be 1-64 letters, digits, dots, dashes or underscores."
+  }
+}
+
+variable "airflow_admin_password_version" {
+  description = "Bump to generate a new Airflow admin password (then restart the Airflow service)."
+  type        = number
+  default     = 1
+}

@@ -20,6 +20,11 @@ def test_terraform_fmt():
     assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
 
 
+def test_terraform_readme_lists_every_input_and_output_as_the_code_has_them():
+    result = run([str(BIN / "python"), str(ROOT / "scripts" / "terraform_readme_tables.py"), "--check"], check=False)
+    assert result.returncode == 0, f"terraform/README.md is stale:\n{result.stdout}{result.stderr}"
+
+
 @pytest.mark.slow
 def test_terraform_validate(tmp_path):
     work, env = terraform_workdir(tmp_path)
@@ -61,11 +66,13 @@ def test_checkov_has_no_failed_checks():
 def test_every_checkov_skip_has_a_reason():
     pattern = re.compile(r"checkov:skip=([A-Z0-9_]+)(?::(.*))?")
     skips = []
-    for path in [*TERRAFORM_DIR.glob("*.tf"), *DOCKERFILES, *WORKFLOWS]:
+    terraform = [p for p in TERRAFORM_DIR.rglob("*.tf") if ".terraform" not in p.parts]  # the modules' too
+    assert any(p.parent != TERRAFORM_DIR for p in terraform), "expected the modules under terraform/modules/"
+    for path in [*terraform, *DOCKERFILES, *WORKFLOWS]:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             for check_id, reason in pattern.findall(line):
                 skips.append(check_id)
-                where = f"{path.name}:{number}"
+                where = f"{path.relative_to(ROOT)}:{number}"
                 assert len((reason or "").strip()) >= 20, f"{where}: skip of {check_id} needs a real reason"
     assert skips, "expected the documented checkov skips"
     documented = (ROOT / "docs" / "infrastructure.md").read_text()

@@ -9,13 +9,17 @@ What moto lacks is switched off by variables whose defaults are the real-AWS set
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
+import stat
+import sys
 from pathlib import Path
 
 import pytest
 
 from support.project import ROOT
-from support.terraform import REGION, MotoStack, run
+from support.terraform import REGION, TERRAFORM_DIR, MotoStack, run
 
 # What a re-plan right after apply may still want because moto does not keep or return it; anything else
 # fails the test. (resource type -> attributes)
@@ -38,6 +42,7 @@ CONTRACT_KEYS = {
     "image_builder_log_stream_prefix", "data_uri", "store_uri", "bento_repository_url", "inference_cluster",
     "inference_service", "inference_task_family", "inference_container", "endpoint_url", "eval_data_uri",
 }  # fmt: skip
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 # Actions with no resource-level permissions: the only ones allowed on Resource "*".
 STAR_ALLOWED = {
     "ecr:GetAuthorizationToken",
@@ -88,6 +93,7 @@ def apply_replan_destroy(stack: MotoStack, scratch: Path) -> None:
         check_state(json.loads(tf("show", "-json").stdout))
         check_created_resources(outputs, moto_endpoint)
         check_airflow_task_definition(outputs, moto_endpoint)
+        check_airflow_login(outputs, moto_endpoint, scratch)
         check_make_airflow_config(work, env, scratch, outputs)
 
         replan = tf("plan", "-out=replan.tfplan", "-detailed-exitcode", check=False)
@@ -176,18 +182,43 @@ def check_outputs(outputs: dict) -> None:
     assert variables["bento_repository_url"] == outputs["ecr_repository_urls"]["bento"]
     for key in ("cluster_name", "training_task_definition", "image_builder_task_definition", "inference_service_name"):
         assert outputs[key]
+    assert outputs["airflow_ui_url"] == "http://localhost:8080" and outputs["airflow_admin_username"] == "admin"
+    assert outputs["airflow_admin_secret_arn"].startswith(f"arn:aws:secretsmanager:{REGION}:123456789012:secret:")
+
+
+def state_resources(module: dict) -> dict[str, dict]:
+    """Address -> values of every resource in the state, the modules' included (module.<name>.<type>.<name>)."""
+    found = {r["address"]: r["values"] for r in module.get("resources", [])}
+    for child in module.get("child_modules", []):
+        found.update(state_resources(child))
+    return found
 
 
 def check_state(state: dict) -> None:
-    """What moto does not report back, read from the applied state (moto drops the grace period, so not that)."""
-    resources = {r["address"]: r["values"] for r in state["values"]["root_module"]["resources"]}
-    service = resources["aws_ecs_service.inference"]
-    assert service["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
+    """What moto does not report back, read from the applied state (moto drops the grace period, so not that),
+    and that the `moved` blocks (terraform/moved.tf) lead from the flat layout's addresses to resources that exist.
+    """
+    resources = state_resources(state["values"]["root_module"])
+    for service in (
+        resources["module.inference.aws_ecs_service.ignore_task_definition[0]"],
+        resources["module.airflow.aws_ecs_service.this[0]"],
+    ):
+        assert service["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
+        assert service["network_configuration"][0]["assign_public_ip"] is False
+    # The inference service leaves revision and count to the DAG's deploy and autoscaling; Airflow's follows Terraform.
+    assert "module.inference.aws_ecs_service.this[0]" not in resources
+    assert "module.airflow.aws_ecs_service.ignore_task_definition[0]" not in resources
     listener = resources["aws_lb_listener.http"]
     assert listener["default_action"][0]["type"] == "forward"
     assert resources["aws_lb.main"]["drop_invalid_header_fields"] is True
     db = resources["aws_db_instance.airflow"]
     assert db["storage_encrypted"] and not db["publicly_accessible"] and db["manage_master_user_password"]
+
+    moved = re.findall(r"moved\s*\{\s*from\s*=\s*(\S+)\s*to\s*=\s*(\S+)\s*\}", (TERRAFORM_DIR / "moved.tf").read_text())
+    assert len(moved) >= 30, f"moved.tf: {len(moved)} moved blocks"
+    for source, target in moved:
+        assert target in resources or any(a.startswith(f"{target}[") for a in resources), f"moved to nothing: {target}"
+        assert source not in resources and not any(a.startswith(f"{source}[") for a in resources), source
 
 
 def check_created_resources(outputs: dict, endpoint: str) -> None:
@@ -238,6 +269,9 @@ def check_created_resources(outputs: dict, endpoint: str) -> None:
     logs = boto("logs", endpoint)
     groups = logs.describe_log_groups(logGroupNamePrefix="/sentiment/")["logGroups"]
     assert groups and all(g.get("retentionInDays") for g in groups), "every log group has a retention"
+    assert all(g.get("kmsKeyId") for g in groups), "every log group is encrypted with the project key"
+    named = {f"/sentiment/{k}" for k in ("pipeline", "inference", "airflow", "vpc-flow-logs")}
+    assert set(outputs["log_group_names"].values()) == named <= {g["logGroupName"] for g in groups}
 
     check_iam(outputs, endpoint)
 
@@ -282,8 +316,9 @@ def check_iam(outputs: dict, endpoint: str) -> None:
         f"arn:aws:ecs:{REGION}:123456789012:task-definition/{family}:*"
         for family in ("sentiment-training", "sentiment-image-builder")
     )
-    # Hardening (issue 12): no delete on the run store; Airflow watches and stops only the pipeline's own tasks
-    # (tagged through their task definitions); the KMS key only through the service that holds the data.
+    # Least privilege where a run could do harm: no delete on the run store (a run only adds or replaces files);
+    # Airflow watches and stops only the pipeline's own tasks (tagged through their task definitions), never
+    # another service's tasks in the cluster; the KMS key only through the service that holds the data.
     assert not [s for s in training if "s3:DeleteObject" in as_list(s["Action"])]
     [watch] = [s for s in airflow if "ecs:StopTask" in as_list(s["Action"])]
     assert watch["Condition"]["StringEquals"] == {"aws:ResourceTag/sentiment-pipeline-task": "pipeline"}
@@ -297,6 +332,23 @@ def check_iam(outputs: dict, endpoint: str) -> None:
                 via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
                 services = (f"s3.{REGION}.amazonaws.com", f"secretsmanager.{REGION}.amazonaws.com")
                 assert via in services, (role, statement)
+
+    # Secrets: only the Airflow execution role reads any, each named by its ARN; the admin password's secret has
+    # a statement of its own that names that secret alone.
+    secrets = {s["ARN"] for s in boto("secretsmanager", endpoint).list_secrets()["SecretList"]}
+    for role, document in documents.items():
+        for statement in statements(document):
+            actions = as_list(statement["Action"])
+            if any(a.startswith("secretsmanager:") for a in actions):
+                assert role == "sentiment-airflow-execution", (role, statement)
+                assert actions == ["secretsmanager:GetSecretValue"], (role, statement)
+                assert set(as_list(statement["Resource"])) <= secrets, (role, statement)  # existing ARNs, no wildcard
+    execution = statements(documents["sentiment-airflow-execution"])
+    reads = [s for s in execution if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
+    admin = outputs["airflow_admin_secret_arn"]
+    assert [as_list(s["Resource"]) for s in reads if admin in as_list(s["Resource"])] == [[admin]]
+    # three secrets in all: the database's (RDS-managed), the components' JWT key and the admin password
+    assert len({r for s in reads for r in as_list(s["Resource"])}) == 3
 
 
 def check_airflow_task_definition(outputs: dict, endpoint: str) -> None:
@@ -313,6 +365,15 @@ def check_airflow_task_definition(outputs: dict, endpoint: str) -> None:
     assert json.loads(environment["AIRFLOW_VAR_SENTIMENT_PIPELINE"]) == outputs["airflow_variables"]
     secrets = {s["name"] for s in containers["scheduler"]["secrets"]}
     assert {"DB_USER", "DB_PASSWORD", "AIRFLOW__API_AUTH__JWT_SECRET"} <= secrets
+    assert environment["AIRFLOW__CORE__AUTH_MANAGER"] == SIMPLE_AUTH_MANAGER
+    assert environment["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
+    # Only the api-server, which logs users in, gets the admin password.
+    for name, container in containers.items():
+        given = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+        if name == "api-server":
+            assert given["AIRFLOW_ADMIN_PASSWORD"] == outputs["airflow_admin_secret_arn"]
+        else:
+            assert "AIRFLOW_ADMIN_PASSWORD" not in given, name
 
     # Airflow runs `sql_alchemy_conn_cmd` split like a shell would; a password with URL-special characters
     # must come out quoted, so SQLAlchemy reads it back exactly.
@@ -344,3 +405,48 @@ def check_make_airflow_config(work: Path, env: dict, tmp_path: Path, outputs: di
     line = (out / "airflow.env").read_text().strip()
     name, _, value = line.partition("=")
     assert name == "AIRFLOW_VAR_SENTIMENT_PIPELINE" and json.loads(value) == variables
+
+
+def check_airflow_login(outputs: dict, endpoint: str, scratch: Path) -> None:
+    """The admin password is generated into Secrets Manager under the project key, and the api-server's command
+    turns it into a passwords file that Airflow's SimpleAuthManager (the pinned version) reads back."""
+    sm = boto("secretsmanager", endpoint)
+    secret = sm.describe_secret(SecretId=outputs["airflow_admin_secret_arn"])
+    key = boto("kms", endpoint).describe_key(KeyId="alias/sentiment")["KeyMetadata"]
+    assert secret["KmsKeyId"] in (key["Arn"], key["KeyId"]), secret
+    password = sm.get_secret_value(SecretId=secret["ARN"])["SecretString"]
+    assert len(password) == 32 and password.isalnum(), "generated without punctuation, 32 characters"
+
+    task = boto("ecs", endpoint).describe_task_definition(taskDefinition="sentiment-airflow")["taskDefinition"]
+    [api] = [c for c in task["containerDefinitions"] if c["name"] == "api-server"]
+    environment = {e["name"]: e["value"] for e in api["environment"]}
+    # The container's command with a stand-in `airflow` that shows what it was started with.
+    stub = scratch / "airflow-stub"
+    stub.mkdir()
+    script = '#!/bin/sh\necho "airflow $*"\necho "password in env: ${AIRFLOW_ADMIN_PASSWORD:-none}"\n'
+    (stub / "airflow").write_text(script)
+    (stub / "airflow").chmod(0o755)
+    passwords_file = scratch / "simple_auth_manager_passwords.json"
+    env = {
+        "PATH": os.pathsep.join([str(stub), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": environment["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"],
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+        "AIRFLOW_ADMIN_PASSWORD": password,
+    }
+    started = run(api["command"], env=env)
+    assert started.stdout.splitlines() == ["airflow api-server --port 8080", "password in env: none"], started.stdout
+    assert stat.S_IMODE(passwords_file.stat().st_mode) == 0o600
+    read_back = run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager"
+            " as M; print(json.dumps([M.get_passwords(), [[u.username, u.role] for u in M.get_users()]]))",
+        ],
+        env={
+            **env,
+            "AIRFLOW__CORE__AUTH_MANAGER": environment["AIRFLOW__CORE__AUTH_MANAGER"],
+            "AIRFLOW_HOME": str(scratch / "airflow-home"),
+        },
+    )
+    assert json.loads(read_back.stdout.strip().splitlines()[-1]) == [{"admin": password}, [["admin", "admin"]]]
