@@ -3,7 +3,7 @@
 Each worker loads the run's ONNX export once and answers through ONNX Runtime (no TensorFlow in the image);
 concurrent requests are grouped into one model call by BentoML's adaptive batcher running inside the worker
 (no second HTTP hop to a model service). Text is cleaned and tokenized by the same package code the model was
-trained with.
+trained with. With SENTIMENT_CAPTURE_URI set, each answer is also captured off the request path (docs/monitoring.md).
 
     bentoml serve service:TweetSentiment      # model: $SENTIMENT_MODEL_TAG or tweet_sentiment:latest
 """
@@ -16,6 +16,8 @@ import os
 
 import bentoml
 
+from sentiment_pipeline.errors import ConfigError
+from sentiment_pipeline.inference.capture import Capture, capture_settings, request_id
 from sentiment_pipeline.inference.predictor import load_predictor
 from sentiment_pipeline.inference.serving import (
     BATCH_LATENCY_MS,
@@ -40,6 +42,12 @@ MODEL_TAG = os.environ.get("SENTIMENT_MODEL_TAG", "tweet_sentiment:latest")
 CPUS = available_cpus()
 WORKERS = int(os.environ.get("SENTIMENT_WORKERS") or CPUS)
 THREADS = threads_per_worker(WORKERS, CPUS)
+# Capture of every answer (docs/monitoring.md): off unless SENTIMENT_CAPTURE_URI is set; a bad setting stops the
+# service at start-up with one line.
+try:
+    CAPTURE = capture_settings()
+except ConfigError as error:
+    raise SystemExit(f"error: {error}") from None
 
 
 # Per-request work besides answering, measured with py-spy once ONNX Runtime made the model cheap (CHANGELOG.md,
@@ -64,21 +72,33 @@ class TweetSentiment:
         # queue a burst rather than shed it, and a /predict_batch request, a batch already, gets the longer one.
         self.classify = adaptive_batching(self.predictor.predict, 256, PREDICT_LATENCY_MS)
         self.classify_batch = adaptive_batching(self.predictor.predict, 256, BATCH_LATENCY_MS)
+        self.capture = Capture(CAPTURE, self.predictor.tag, self.predictor.predictor.tokenizer) if CAPTURE else None
         logging.getLogger(ClientErrorsOnOneLine.LOGGER).addFilter(ClientErrorsOnOneLine())
         # Keep the import-time heap (BentoML and its web stack: hundreds of thousands of objects) out of the garbage
         # collector: otherwise full collections stall a worker for tens of ms every few hundred requests (p99).
         gc.freeze()
 
     @bentoml.api
-    async def predict(self, text: Text) -> Prediction:
+    async def predict(self, text: Text, ctx: bentoml.Context) -> Prediction:
         """Label one tweet: {"text": "..."} -> {"label", "scores", "model"}."""
         [prediction] = await self.classify([text])
+        if self.capture:
+            self.capture.record("predict", [text], [prediction], request_id(ctx))
         return prediction
 
     @bentoml.api
-    async def predict_batch(self, texts: Texts) -> list[Prediction]:
+    async def predict_batch(self, texts: Texts, ctx: bentoml.Context) -> list[Prediction]:
         """Label up to 256 tweets in one request; results are in input order."""
-        return await self.classify_batch(texts)
+        predictions = await self.classify_batch(texts)
+        if self.capture:
+            self.capture.record("predict_batch", texts, predictions, request_id(ctx))
+        return predictions
+
+    @bentoml.on_shutdown
+    def flush_capture(self) -> None:
+        """Graceful shutdown: write what the capture still holds."""
+        if self.capture:
+            self.capture.close()
 
 
 TweetSentiment.add_asgi_middleware(JsonOnlyMiddleware)

@@ -14,7 +14,9 @@ single-threaded session per core, as the workers run it), no HTTP, at the batch 
 internal CorkDispatcher, serving.adaptive_batching) beside the same contract on BentoML's public batching API alone
 (benchmarks/public_batching_service.py: /predict itself `batchable=True`, and the documented two-service design
 through `bentoml.depends`), all three up at once, the load alternating between them level by level (/predict at 1
-and 32 clients, /predict_batch), then each one's soak. Last, the bento image of the same run (built with the
+and 32 clients, /predict_batch), then each one's soak. Then the capture's cost: service.py with capture off beside
+the same service capturing every answer (SENTIMENT_CAPTURE_RATE=1.0) to a local folder, both up, rounds of /predict
+at 32 clients alternating between them. Last, the bento image of the same run (built with the
 product's image build, run by podman with a published loopback port, as ECS runs it: no host network) beside
 `bentoml serve` on the host, both up, the load alternating between them level by level. Let nothing else run
 meanwhile. Prints Markdown.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import importlib.util
 import io
 import json
@@ -69,6 +72,10 @@ BATCHER_LEVELS = (1, 32)
 # What a public design must show to replace the private batcher, all at once: today's requests/s at 32 clients
 # (within the noise of alternating runs), the service's own tail and soak targets, zero errors.
 PUBLIC_TARGETS = {"of_private_rps": 0.9, "p99_over_p50": 2.5, "after_burst_over_idle": 2.0}
+# The capture's cost (docs/monitoring.md): at rate 1.0 to a local folder, /predict at 32 clients keeps at least 0.9x
+# the requests/s of capture off. Rounds alternate the order, so a slower minute of this machine costs both.
+CAPTURE_CLIENTS, CAPTURE_ROUNDS = 32, 4
+CAPTURE_TARGETS = {"of_off_rps": 0.9}
 
 
 def free_port() -> int:
@@ -284,6 +291,103 @@ def batchers_side_by_side(tag: str, store_home: Path, texts: list[str], seconds:
             stop(server)
 
 
+def capture_side_by_side(tag: str, store_home: Path, texts: list[str], seconds: float) -> dict:
+    """service.py with capture off and with capture on (rate 1.0, full text, into a folder beside ``store_home``), both
+    up; CAPTURE_ROUNDS rounds of /predict at CAPTURE_CLIENTS clients, one server then the other, the order swapped
+    each round. Then the capturing one's counters and, after its graceful stop, the lines its folder holds."""
+    from sentiment_pipeline.records.captures import SEGMENT_SUFFIX
+    from sentiment_pipeline.records.store import LocalStore
+
+    folder = store_home.parent / "captures"
+    settings = {"off": {}, "on": {"SENTIMENT_CAPTURE_URI": str(folder), "SENTIMENT_CAPTURE_RATE": "1.0"}}
+    servers: dict[str, subprocess.Popen] = {}
+    urls: dict[str, str] = {}
+    out: dict = {name: {"rounds": []} for name in settings}
+    try:
+        for name, extra in settings.items():
+            home = store_home.parent / f"bentoml-capture-{name}"
+            home.mkdir()
+            (home / "models").symlink_to(store_home / "models")
+            port = free_port()
+            urls[name] = f"http://127.0.0.1:{port}"
+            servers[name] = start(
+                [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "service:TweetSentiment", "--port", str(port)],
+                {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", "SENTIMENT_MODEL_TAG": tag, **extra},
+                f"{urls[name]}/readyz",
+            )
+        bodies = [{"text": t} for t in texts]
+        names = list(settings)
+        for turn in range(CAPTURE_ROUNDS):
+            for name in names if turn % 2 == 0 else names[::-1]:
+                result = load(f"{urls[name]}/predict", bodies, CAPTURE_CLIENTS, seconds)
+                out[name]["rounds"].append(result)
+                print("capture", name, turn, result, file=sys.stderr)
+        counters = {}
+        for line in httpx.get(f"{urls['on']}/metrics", timeout=10).text.splitlines():
+            if line.startswith("sentiment_capture_"):
+                name, value = line.rsplit(" ", 1)
+                counters[name] = counters.get(name, 0.0) + float(value)
+        out["on"]["counters"] = counters
+    finally:
+        for server in servers.values():
+            stop(server)
+    store = LocalStore(folder)
+    keys = [key for key in store.list() if key.endswith(SEGMENT_SUFFIX)]
+    out["on"]["segments"] = len(keys)
+    out["on"]["captured_lines"] = sum(len(gzip.decompress(store.read_bytes(key)).splitlines()) for key in keys)
+    out["on"]["captured_mb"] = sum(len(store.read_bytes(key)) for key in keys) / 1e6
+    for name in names:
+        rounds = out[name]["rounds"]
+        out[name]["requests"] = sum(r["requests"] for r in rounds)
+        out[name]["rps"] = sum(r["rps"] for r in rounds) / len(rounds)
+        out[name]["errors"] = sum(r["errors"] for r in rounds)
+    return out
+
+
+def capture_section(side: dict, seconds: float) -> list[str]:
+    """The capture's cost: each round of both servers, the capture's own counts, and CAPTURE_TARGETS."""
+    labels = {"off": "service.py, capture off (the default)", "on": "**service.py, capture at rate 1.0 to a folder**"}
+    lines = [
+        "",
+        "## The capture's cost",
+        "",
+        "service.py as shipped, twice, both up at once: capture off, and capture on (`SENTIMENT_CAPTURE_URI` a local "
+        "folder, `SENTIMENT_CAPTURE_RATE=1.0`, full text: every answer queued on the request path, written by each "
+        f"worker's writer thread as gzip segments). {CAPTURE_ROUNDS} rounds of `/predict` at {CAPTURE_CLIENTS} "
+        f"clients, {seconds:.0f} s each, one server then the other, the order swapped each round.",
+        "",
+        "| /predict, 32 clients | round | requests/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for turn in range(CAPTURE_ROUNDS):
+        for name in ("off", "on"):
+            r = side[name]["rounds"][turn]
+            lines.append(
+                f"| {labels[name]} | {turn + 1} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                f"{r['errors']} of {r['requests']:,} |"
+            )
+    on, off = side["on"], side["off"]
+    counters = on.get("counters", {})
+    ratio = on["rps"] / off["rps"]
+    lines += [
+        "",
+        f"Captured: {on['captured_lines']:,} lines in {on['segments']} segments ({on['captured_mb']:.1f} MB "
+        f"compressed) for the {on['requests']:,} requests wrk counted (plus a warm-up per round and the requests in "
+        "flight when a round ended); "
+        f"{counters.get('sentiment_capture_dropped_total', 0):,.0f} dropped (queue full), "
+        f"{counters.get('sentiment_capture_write_errors_total', 0):,.0f} failed writes.",
+    ]
+    checks = [
+        (f"{CAPTURE_CLIENTS} clients: capture at rate 1.0 keeps at least {CAPTURE_TARGETS['of_off_rps']}x the "
+         f"requests/s of capture off ({off['rps']:,.0f}, mean of the rounds)", f"{on['rps']:,.0f} ({ratio:.2f}x)",
+         ratio >= CAPTURE_TARGETS["of_off_rps"]),
+        ("zero errors with capture on", str(on["errors"]), on["errors"] == 0),
+    ]  # fmt: skip
+    lines += ["", "| target (the capture) | measured | met |", "|---|---|---|"]
+    lines += [f"| {what} | {value} | {'yes' if ok else '**no**'} |" for what, value, ok in checks]
+    return lines
+
+
 def bench_run(store_uri: str, run_id: str, data: str | None) -> str:
     """``run_id``, or with ``data`` the newest succeeded run trained on that file (trained now if there is none)."""
     from sentiment_pipeline.records import record
@@ -428,6 +532,7 @@ def main() -> None:
         }
         results = {name: serve_and_load(name, cmd, e, texts, args.seconds) for name, (cmd, e) in servers.items()}
         batchers = batchers_side_by_side(tag, Path(tmp) / "bentoml", texts, args.seconds)
+        capture = capture_side_by_side(tag, Path(tmp) / "bentoml", texts, args.seconds)
         if not args.no_image:
             command, image_ref = build_image(args.store, run_id, env)
             beside = image_beside_host(command, image_ref, tag, env, texts, args.seconds)
@@ -526,6 +631,7 @@ def main() -> None:
     lines += ["", "| target (ONNX Runtime service) | measured | met |", "|---|---|---|"]
     lines += [f"| {what} | {value} | {'yes' if ok else '**no**'} |" for what, value, ok in checks]
     lines += batchers_section(batchers, args.seconds)
+    lines += capture_section(capture, args.seconds)
     if not args.no_image:
         lines += image_section(command, image_ref, beside)
     publish(lines, args.out)

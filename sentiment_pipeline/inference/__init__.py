@@ -1,7 +1,8 @@
 """What a served model needs: text cleaning, the tokenizer, the predictor and the BentoML service's helpers.
 
-This folder is exactly what the bento includes (bentofile.yaml). It imports nothing from ``training``,
-``records`` or ``deploy``, and no pandas or Airflow (tests/test_layout.py checks in a fresh interpreter).
+This folder is what the bento includes (bentofile.yaml), with the two ``records`` modules the capture writes through
+(``records.store``, ``records.captures``). It imports nothing else from ``records``, nothing from ``training`` or
+``deploy``, and no pandas or Airflow (tests/test_layout.py checks in a fresh interpreter).
 """
 
 # A run's model/ folder (docs/run-record.md): written by training, loaded by serving, copied by the registry.

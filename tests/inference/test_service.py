@@ -290,9 +290,12 @@ def test_bentoml_build_packages_service_code_model_and_pinned_requirements(bento
     assert f"tweet_sentiment:{SAMPLE_RUN_ID}" in info and "TweetSentiment" in info
     packaged = sorted(str(f.relative_to(bento / "src")) for f in (bento / "src").rglob("*.py"))
     inference = ROOT / "sentiment_pipeline" / "inference"
-    # The inference folder and nothing else: no training code, and no service.py from .venv/.tools (anchored).
+    # The inference folder and the capture's store and layout, nothing else: no training code, no other record
+    # module, and no service.py from .venv/.tools (anchored).
+    capture = ["errors.py", "records/__init__.py", "records/store.py", "records/captures.py"]
     assert packaged == sorted(
-        ["service.py", "sentiment_pipeline/__init__.py"] + [str(p.relative_to(ROOT)) for p in inference.glob("*.py")]
+        ["service.py", "sentiment_pipeline/__init__.py", *(f"sentiment_pipeline/{name}" for name in capture)]
+        + [str(p.relative_to(ROOT)) for p in inference.glob("*.py")]
     )
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
     assert "onnxruntime==1.32.0" in requirements and "bentoml==1.4.30" in requirements

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from support.project import cli
+from support.project import BIN, ROOT, SAMPLE_RUN_ID, cli, free_port
 
 # What the bento must not carry: the serving path runs ONNX Runtime, so none of the training stack (image size).
 NOT_IN_THE_BENTO = frozenset(
@@ -62,3 +69,53 @@ def assert_serves_like_the_cli(url: str, store: str, run_id: str = "latest") -> 
         assert got["label"] == want["label"], (want, got)
         for label, score in want["scores"].items():
             assert abs(got["scores"][label] - score) < 1e-4, (want, got)
+
+
+def register_sample_model(store: str | Path, home: Path) -> dict:
+    """The environment of a private BentoML store in ``home`` holding the model of run SAMPLE_RUN_ID of ``store``,
+    and SENTIMENT_MODEL_TAG naming it: what ``bentoml_serve`` needs."""
+    env = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+    registered = json.loads(
+        cli("register", "--store", str(store), "--run-id", SAMPLE_RUN_ID, env=env, check=True).stdout
+    )
+    return {**env, "SENTIMENT_MODEL_TAG": registered["tag"]}
+
+
+@contextmanager
+def bentoml_serve(env: dict, log: Path) -> Iterator[str]:
+    """``bentoml serve service:TweetSentiment`` on a free loopback port with ``env`` added, its output in ``log``;
+    yields its URL once /readyz answers, and stops it gracefully (SIGTERM to its process group, as ECS stops a task)
+    when the block ends, waiting for it to exit."""
+    port = free_port()
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            [str(BIN / "bentoml"), "serve", "service:TweetSentiment", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_until_ready(process, url, log)
+            yield url
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+
+
+def _wait_until_ready(process: subprocess.Popen, url: str, log: Path, timeout: float = 120) -> None:
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("bentoml serve did not become ready:\n" + log.read_text()[-3000:])
