@@ -17,6 +17,7 @@ from .training.sample import ROWS_PER_LABEL
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOT_IDENTICAL = 3  # `reproduce`: the new run succeeded but differs from the one it reproduces
+EXIT_DRIFT = 3  # `monitor --fail-on-drift`: the report was made and says the served model's inputs or answers moved
 
 
 def _env_default(name: str) -> dict:
@@ -301,6 +302,52 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from .params import MONITOR_BY_NAME, parse_overrides
+    from .training.monitor_report import run_monitor
+
+    until = _time_arg(args.until, datetime.now(UTC))
+    since = _time_arg(args.since, None)
+    try:
+        result = run_monitor(
+            _open_store(args.store),
+            _open_store(args.captures),
+            run=args.run_id,
+            since=since,
+            until=until,
+            labels_uri=args.labels,
+            monitor_id=args.monitor_id,
+            overrides=parse_overrides(args.param, MONITOR_BY_NAME),
+            report_code=args.report_code,
+        )
+    except RunFailed as exc:
+        return _run_failed(exc)
+    summary = result.summary
+    print(f"{'DRIFT' if summary.get('drift') else 'no drift'}: {summary.get('headline', '')}", file=sys.stderr)
+    print(f"report: {result.report}", file=sys.stderr)
+    keys = ("n_texts", "drift", "text_drift_auc", "prediction_js", "oov_rate", "reference_oov_rate")
+    print(
+        json.dumps(
+            {
+                "monitor_id": result.monitor_id,
+                "run_id": result.run_id,
+                **{key: summary.get(key) for key in keys},
+                **({"live_macro_f1": summary["live_macro_f1"]} if summary.get("live_macro_f1") else {}),
+                "report": result.report,
+            }
+        )
+    )
+    return EXIT_DRIFT if args.fail_on_drift and summary.get("drift") else 0
+
+
+def _time_arg(text: str | None, default):
+    from .training.monitor_report import parse_time
+
+    return parse_time(text, default)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from .training.sample import sample_csv
 
@@ -443,6 +490,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_eval_data(gate, "score both models on this labelled file (default: their test splits)")
     gate.set_defaults(func=cmd_gate)
+
+    monitor = commands.add_parser(
+        "monitor",
+        help="check what the served model answered (its captures) against its run: text and prediction drift, unknown "
+        "words, live quality; archived under monitoring/<id>/ (JSON out; exit 2: too few texts, 3: drift with "
+        "--fail-on-drift)",
+    )
+    _add_store(monitor)
+    monitor.add_argument(
+        "--captures",
+        **_env_default("SENTIMENT_CAPTURE_URI"),
+        help="where the service captures its answers: folder, file:// or s3:// (env SENTIMENT_CAPTURE_URI)",
+    )
+    monitor.add_argument(
+        "--run-id",
+        default="served",
+        help="the run whose model answered: a run id, 'latest', or 'served' (default: the promoted run)",
+    )
+    monitor.add_argument(
+        "--since", default=None, help="ISO 8601 time or date, UTC unless given (default: until - 1 day)"
+    )
+    monitor.add_argument("--until", default=None, help="ISO 8601 time or date, or 'now' (default: now)")
+    monitor.add_argument(
+        "--labels",
+        default=None,
+        help="true labels of captured answers: a CSV/Parquet with label_text and request_id or text (live macro-F1)",
+    )
+    monitor.add_argument("--fail-on-drift", action="store_true", help="exit 3 when the report finds drift")
+    monitor.add_argument("--monitor-id", default=None, help="the report's id (default: UTC timestamp + random suffix)")
+    monitor.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a check's threshold (repeatable), e.g. -p prediction_js_threshold=0.15 (docs/monitoring.md)",
+    )
+    _add_report_code(monitor)
+    monitor.set_defaults(func=cmd_monitor)
 
     sample = commands.add_parser("sample", help="write the small synthetic dataset the default run uses")
     sample.add_argument("--out", default="data/sample.csv")

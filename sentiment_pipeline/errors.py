@@ -25,6 +25,10 @@ class DatasetError(BadInput, ValueError):
     """The dataset cannot be used; the message names the problem in one line."""
 
 
+class TooFewTexts(DatasetError):
+    """Too few captured texts to say whether what the served model sees has drifted (``monitor``)."""
+
+
 class StoreError(BadInput, RuntimeError):
     """A store or data URI that cannot be read or written; the message says why in one line."""
 

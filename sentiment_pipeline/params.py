@@ -19,6 +19,7 @@ from .errors import ParamError
 from .inference.cleaning import STEMMERS
 
 PREPROCESS, TRAIN = "preprocess", "train"  # the pipeline's notebooks (notebook_execution.PIPELINE_NOTEBOOKS)
+MONITOR = "monitor"  # `sentiment-pipeline monitor`'s notebook: checks of a served model's captured answers
 # The quality gate's default margin (`gate --margin`, the DAG form's gate_margin): how far below the deployed model
 # the lower bound of the interval of candidate - deployed macro-F1 may reach (training/quality_gate.py).
 GATE_MARGIN = 0.005
@@ -122,14 +123,86 @@ PARAMETERS: tuple[Parameter, ...] = (
         "ensemble_size", 4, "members (seeds seed, seed+1, ...) averaged into the saved model", 1, 10, on_form=True
     ),
 )
+# `sentiment-pipeline monitor -p key=value`: the checks' thresholds (docs/monitoring.md), recorded in the monitoring
+# record and shown in its report's header. Not run parameters: a run never takes them, params.json never holds them.
+MONITOR_PARAMETERS: tuple[Parameter, ...] = (
+    Parameter(
+        "min_texts",
+        100,
+        "fewest captured texts a report is made on (fewer: refused, exit 2)",
+        10,
+        10**7,
+        notebooks=(MONITOR,),
+    ),
+    Parameter(
+        "text_drift_auc_threshold",
+        0.55,
+        "text drift when the domain classifier's held-out ROC AUC is above this (with enough texts each side)",
+        0.5,
+        1,
+        notebooks=(MONITOR,),
+    ),
+    Parameter(
+        "min_texts_for_fixed_threshold",
+        1000,
+        "texts each side from which the fixed AUC threshold applies; below, a permutation null's 95th percentile",
+        10,
+        10**7,
+        notebooks=(MONITOR,),
+    ),
+    Parameter("permutations", 100, "label shuffles of the permutation null", 10, 10_000, notebooks=(MONITOR,)),
+    Parameter(
+        "permutation_quantile",
+        0.95,
+        "below the fixed-threshold size, text drift when the AUC beats this quantile of the permutation null",
+        0.5,
+        1,
+        exclusive_maximum=True,
+        notebooks=(MONITOR,),
+    ),
+    Parameter(
+        "prediction_js_threshold",
+        0.1,
+        "prediction drift at this Jensen-Shannon distance (base 2) of the label distributions or more",
+        0,
+        1,
+        exclusive_minimum=True,
+        notebooks=(MONITOR,),
+    ),
+    # The largest rise over 8,000 same-kind samples of 600 tweets was +0.029; TweetEval's tweets: +0.105
+    # (benchmarks/monitoring-results.md).
+    Parameter(
+        "oov_rate_increase_threshold",
+        0.05,
+        "drift when the share of tokens the model does not know rises by this much (absolute) or more",
+        0,
+        1,
+        exclusive_minimum=True,
+        notebooks=(MONITOR,),
+    ),
+    Parameter(
+        "drift_typical_texts",
+        20,
+        "captured texts most unlike the reference shown in the report",
+        0,
+        1000,
+        notebooks=(MONITOR,),
+    ),
+    Parameter(
+        "resamples", 2000, "bootstrap resamples of the live macro-F1 interval", 100, 100_000, notebooks=(MONITOR,)
+    ),
+    Parameter("monitor_seed", 0, "the checks' sampling, splits and shuffles", 0, 2**31 - 1, notebooks=(MONITOR,)),
+)
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
+MONITOR_BY_NAME: dict[str, Parameter] = {p.name: p for p in MONITOR_PARAMETERS}
+MONITOR_DEFAULTS: dict[str, Any] = {p.name: p.default for p in MONITOR_PARAMETERS}
 DEFAULTS: dict[str, Any] = {p.name: p.default for p in PARAMETERS}
 FORM_PARAMETERS: tuple[str, ...] = tuple(p.name for p in PARAMETERS if p.on_form)
 
 
 def notebook_parameters(notebook: str) -> dict[str, Any]:
     """The parameters (with their defaults) a notebook's ``parameters`` cell must declare."""
-    return {p.name: p.default for p in PARAMETERS if notebook in p.notebooks}
+    return {p.name: p.default for p in (*PARAMETERS, *MONITOR_PARAMETERS) if notebook in p.notebooks}
 
 
 @dataclass(frozen=True)
@@ -176,7 +249,7 @@ def _coerce(parameter: Parameter, raw: str) -> Any:
     return raw
 
 
-def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+def parse_overrides(pairs: Iterable[str], table: Mapping[str, Parameter] = BY_NAME) -> dict[str, Any]:
     """``["epochs=2", "stemmer=porter"]`` -> typed values; unknown names are an error, not a typo to ignore."""
     overrides: dict[str, Any] = {}
     for pair in pairs:
@@ -184,9 +257,9 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
         name = name.strip()
         if not sep or not name:
             raise ParamError(f"parameter {pair!r} is not key=value")
-        if name not in BY_NAME:
-            raise ParamError(f"unknown parameter {name!r}; known: {', '.join(sorted(BY_NAME))}")
-        overrides[name] = _coerce(BY_NAME[name], raw)
+        if name not in table:
+            raise ParamError(f"unknown parameter {name!r}; known: {', '.join(sorted(table))}")
+        overrides[name] = _coerce(table[name], raw)
     return overrides
 
 
@@ -206,4 +279,17 @@ def resolve(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
             f"{params['val_size']} + {params['test_size']}"
         )
     json.dumps(params)  # everything must be recordable as-is
+    return params
+
+
+def resolve_monitor(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The monitoring checks' thresholds: defaults updated with overrides, each checked against its range."""
+    unknown = sorted(set(overrides or {}) - set(MONITOR_BY_NAME))
+    if unknown:
+        raise ParamError(f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(MONITOR_BY_NAME))}")
+    params = {**MONITOR_DEFAULTS, **(overrides or {})}
+    for name, value in params.items():
+        MONITOR_BY_NAME[name].check(value)
+        if MONITOR_BY_NAME[name].kind is float:
+            params[name] = float(value)
     return params

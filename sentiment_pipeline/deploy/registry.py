@@ -8,9 +8,7 @@ own test split as training checks it; a model registered without one is register
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -23,16 +21,9 @@ from ..records import record
 from ..records.store import Store
 
 MODEL_NAME = "tweet_sentiment"
-_TAG_MAX = 63  # BentoML's limit for a tag version
 
 
-def bento_version(run_id: str) -> str:
-    """A valid BentoML tag version for a run id (lower case, [a-z0-9_.-]); a hash keeps mangled ids unique."""
-    version = re.sub(r"[^a-z0-9_.-]", "-", run_id.lower()).strip("-_.")
-    if version == run_id and len(version) <= _TAG_MAX:
-        return version
-    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
-    return f"{version[: _TAG_MAX - 9].rstrip('-_.')}-{digest}"
+bento_version = record.tag_version  # a run's model and bento version
 
 
 # Exports a run recorded before runs exported ONNX: ``training.onnx_export.export_older_run``, handed in by the CLI,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import record
-from .store import Store
+from .store import Store, StoreError
 
 PROMOTE, HOLD = "promote", "hold"  # gate.json's decision
 
@@ -311,3 +311,77 @@ def deployed_document(run_id: str, metrics: Mapping[str, Any], **facts: Any) -> 
 
 def write_deployed(store: Store, document: Mapping[str, Any]) -> None:
     store.write_bytes(record.DEPLOYED, record.to_json_bytes(document))
+
+
+# ---- monitoring: `sentiment-pipeline monitor`'s record, monitoring/<monitor_id>/ ------------------------------------
+def write_drift_file(folder: str | Path, summary: Mapping[str, Any]) -> Path:
+    """The monitor notebook hands its checks' summary (``drift.json``) to the command in its output folder."""
+    path = Path(folder) / record.DRIFT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return path
+
+
+def read_drift_file(folder: str | Path) -> dict[str, Any]:
+    return json.loads((Path(folder) / record.DRIFT).read_text(encoding="utf-8"))
+
+
+def monitoring_manifest_document(
+    monitor_id: str,
+    status: str,
+    *,
+    run_id: str,
+    started_at: str,
+    duration_s: float,
+    captures: Mapping[str, Any],
+    params: Mapping[str, Any],
+    files: Sequence[Mapping[str, Any]],
+    drift: bool | None = None,
+    error: str | None = None,
+    labels: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``monitoring/<monitor_id>/manifest.json``: which run's captured answers were checked, over which window, with
+    which thresholds, the outcome (``drift``; null when the checks did not finish) and every file's sha256."""
+    return {
+        "monitor_id": monitor_id,
+        "run_id": run_id,
+        "status": status,
+        "started_at": started_at,
+        "finished_at": record.utc_now(),
+        "duration_s": duration_s,
+        "error": error,
+        "drift": drift,
+        "captures": dict(captures),
+        **_present(labels=dict(labels or {})),
+        "params": dict(params),
+        "git": record.git_commit(),
+        "versions": record.library_versions(),
+        "files": sorted((dict(entry) for entry in files), key=lambda entry: entry["path"]),
+    }
+
+
+def write_monitoring_file(store: Store, monitor_id: str, name: str, data: bytes) -> dict[str, Any]:
+    """One file of a monitoring record; its manifest entry."""
+    store.write_bytes(record.monitoring_key(monitor_id, name), data)
+    return file_entry(name, data)
+
+
+def write_monitoring_manifest(store: Store, document: Mapping[str, Any]) -> str:
+    key = record.monitoring_key(document["monitor_id"], record.MANIFEST)
+    store.write_bytes(key, record.to_json_bytes(document))
+    return store.uri_for(key)
+
+
+def monitoring_summaries(store: Store) -> list[dict[str, Any]]:
+    """Every monitoring record's manifest that can be read (newest first): what the index lists per run."""
+    found = []
+    for key in store.list(record.MONITORING):
+        if not key.endswith(f"/{record.MANIFEST}") or key.count("/") != 2:
+            continue
+        try:
+            document = record.read_json(store, key)
+        except (StoreError, OSError):
+            continue
+        if isinstance(document, dict) and isinstance(document.get("monitor_id"), str):
+            found.append(document)
+    return sorted(found, key=lambda document: str(document.get("started_at") or ""), reverse=True)

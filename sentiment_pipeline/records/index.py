@@ -19,7 +19,7 @@ from datetime import datetime
 from html import escape
 from urllib.parse import quote
 
-from . import record
+from . import documents, record
 from .store import Store
 
 KEY_PARAMS = (
@@ -305,7 +305,36 @@ def _edited_badge(run: dict) -> str:
     return f' <span class="badge edited" title="{escape(details, quote=True)}">edited: {escape(names)}</span>'
 
 
-def _row(run: dict, latest: str | None, served: str | None = None) -> str:
+MONITORING_SHOWN = 3  # a run's newest monitoring reports listed on its row
+
+
+def _monitoring(reports: list[dict]) -> str:
+    """A run's monitoring reports (newest first): when, over how many captured answers, and a drift badge."""
+    lines = []
+    for report in reports[:MONITORING_SHOWN]:
+        mid = str(report["monitor_id"])
+        href = _href(record.monitoring_key(mid, record.MONITOR_REPORT))
+        drift, status = report.get("drift"), report.get("status")
+        if status != "succeeded" or not isinstance(drift, bool):
+            badge = '<span class="badge" style="background:#57606a">failed</span>'
+        elif drift:
+            badge = '<span class="badge drift">drift</span>'
+        else:
+            badge = '<span class="badge nodrift">no drift</span>'
+        captures = report.get("captures") if isinstance(report.get("captures"), dict) else {}
+        n = captures.get("n")
+        texts = f", {n:,} answers" if isinstance(n, int) else ""
+        lines.append(
+            f"<div class=rel>monitored {_when(str(report.get('started_at') or ''))}{texts}: {badge} "
+            f'<a href="{href}">report</a></div>'
+        )
+    more = len(reports) - MONITORING_SHOWN
+    if more > 0:
+        lines.append(f"<div class=rel>and {more} earlier monitoring report(s) under <code>monitoring/</code></div>")
+    return "".join(lines)
+
+
+def _row(run: dict, latest: str | None, served: str | None = None, monitoring: list[dict] | None = None) -> str:
     rid = run["run_id"]
     base = _href(record.run_key(rid))
     status = run["status"]
@@ -329,6 +358,7 @@ def _row(run: dict, latest: str | None, served: str | None = None) -> str:
     links += [f'<a href="{base}metrics.json">metrics</a>'] if run["has_metrics"] else []
     links += [f'<a href="{base}manifest.json">manifest</a>'] if status != "incomplete" else []
     comparisons = "".join(f"<div class=rel>{_comparison(run, c, served)}</div>" for c in run["comparisons"])
+    comparisons += _monitoring(monitoring or [])
     duration = f"{run['duration_s']:.0f} s" if isinstance(run["duration_s"], (int, float)) else "–"
     badge = f'<span class="badge" style="background:{color}">{escape(status)}</span>'
     if rid == latest:
@@ -382,11 +412,20 @@ def _header(runs: list[dict], latest: str | None, deployed: dict | None, store_u
 
 
 def render_index(
-    runs: list[dict], latest_run_id: str | None, deployed: dict | None = None, store_uri: str | None = None
+    runs: list[dict],
+    latest_run_id: str | None,
+    deployed: dict | None = None,
+    store_uri: str | None = None,
+    monitoring: list[dict] | None = None,
 ) -> str:
-    """The whole page as a string; ``deployed``: ``deployed.json`` if there is one."""
+    """The whole page as a string; ``deployed``: ``deployed.json`` if there is one; ``monitoring``: the monitoring
+    records' manifests (newest first), listed on the row of the run whose model they checked."""
     served = _run_ref(deployed)
-    rows = "".join(_row(run, latest_run_id, served) for run in runs) or "<tr><td colspan=11>No runs yet.</td></tr>"
+    by_run: dict[str, list[dict]] = defaultdict(list)
+    for report in monitoring or []:
+        by_run[str(report.get("run_id"))].append(report)
+    rows = "".join(_row(run, latest_run_id, served, by_run.get(run["run_id"])) for run in runs)
+    rows = rows or "<tr><td colspan=11>No runs yet.</td></tr>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tweet sentiment runs</title>
 <style>
@@ -398,7 +437,7 @@ th{{background:#f6f8fa}} td.num{{text-align:right;font-variant-numeric:tabular-n
 td.params{{font-size:12px;color:#57606a;max-width:260px}}
 .badge{{color:#fff;border-radius:10px;padding:2px 8px;font-size:12px;white-space:nowrap}}
 a.badge{{text-decoration:none}} .badge.latest{{background:#0969da}} .badge.served{{background:#8250df}}
-.badge.edited{{background:#bc4c00}}
+.badge.edited{{background:#bc4c00}} .badge.drift{{background:#cf222e}} .badge.nodrift{{background:#1a7f37}}
 .better{{color:#1a7f37;font-weight:600}} .worse{{color:#cf222e;font-weight:600}}
 .rel{{font-size:12px;color:#57606a;margin-top:3px}} .rel .same{{color:#1f2328}}
 tr:target td{{background:#fff8c5}}
@@ -418,7 +457,7 @@ def write_index(store: Store) -> str:
     # Read without an exists() first: a missing file reads as an error, which _json treats as absent.
     latest = _run_ref(_json(store, record.LATEST, {record.LATEST}))
     deployed = _json(store, record.DEPLOYED, {record.DEPLOYED})
-    page = render_index(collect_runs(store), latest, deployed, store.uri)
+    page = render_index(collect_runs(store), latest, deployed, store.uri, documents.monitoring_summaries(store))
     store.write_bytes(record.INDEX, page.encode("utf-8"))
     return store.uri_for(record.INDEX)
 

@@ -20,6 +20,9 @@ from ..errors import RunIdError
 from .store import Store, StoreError
 
 RUNS = "runs/"  # runs/<run_id>/: one run's record
+MONITORING = "monitoring/"  # monitoring/<monitor_id>/: one `monitor` report on a served model's captured answers
+DRIFT = "drift.json"  # in a monitoring record: the checks' results (docs/monitoring.md)
+MONITOR_REPORT = "report.html"  # in a monitoring record, beside the executed monitor.ipynb
 LATEST = "latest.json"
 INDEX = "index.html"
 DEPLOYED = "deployed.json"  # local-mode Airflow: the run whose bento was built last (ECS mode asks ECS instead)
@@ -83,6 +86,24 @@ def comparison_name(against: str, eval_sha256: str | None = None) -> str:
 
 def run_key(run_id: str, name: str = "") -> str:
     return f"{RUNS}{run_id}/{name}" if name else f"{RUNS}{run_id}/"
+
+
+def monitoring_key(monitor_id: str, name: str = "") -> str:
+    return f"{MONITORING}{monitor_id}/{name}"
+
+
+_TAG_MAX = 63  # BentoML's limit for a tag version
+
+
+def tag_version(run_id: str) -> str:
+    """The version a run's model carries in BentoML (``tweet_sentiment:<version>``), in its bento and in the captures
+    of its answers: the run id if it is a valid tag version (lower case, [a-z0-9_.-]), else a mangled id with a hash
+    that keeps it unique."""
+    version = re.sub(r"[^a-z0-9_.-]", "-", run_id.lower()).strip("-_.")
+    if version == run_id and len(version) <= _TAG_MAX:
+        return version
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    return f"{version[: _TAG_MAX - 9].rstrip('-_.')}-{digest}"
 
 
 def notebook_path(name: str) -> str:

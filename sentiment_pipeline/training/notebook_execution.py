@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 PIPELINE_NOTEBOOKS: tuple[str, ...] = ("preprocess", "train")
 COMPARISON_NOTEBOOK = "compare"  # `sentiment-pipeline compare`'s report, rendered from a comparison's JSON
+MONITOR_NOTEBOOK = "monitor"  # `sentiment-pipeline monitor`'s report on a served model's captured answers
 
 
 def declared_parameters(notebook: Path) -> set[str]:
@@ -204,6 +205,16 @@ def _configure_papermill_log(verbose: bool) -> None:
         handler.addFilter(_not_an_object_repr)
         logger.addHandler(handler)
         logger.propagate = False
+
+
+def one_line(exc: BaseException) -> str:
+    """A failure in one line: a notebook cell's number, exception and first message line, else the exception's."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        return f"cell {exc.exec_count}: {exc.ename}: {str(exc.evalue).strip().splitlines()[0] if exc.evalue else ''}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def failure_details(exc: BaseException, lines: int = 8) -> list[str]:

@@ -35,6 +35,7 @@ from ..records.store import LocalStore, Store, StoreError
 from . import notebook_execution, notebook_sources
 from .data import DatasetError, read_labelled, split_dataset
 from .memory import StepPeak, release_memory
+from .notebook_execution import one_line as _one_line
 
 Progress = Callable[[str], None]
 
@@ -80,15 +81,6 @@ def _interval_reading(metrics: dict) -> str:
     low, high = interval["low"], interval["high"]
     reading = "the LSTM is better" if low > 0 else "the baseline is better" if high < 0 else "no clear difference"
     return f", {interval['confidence']:.0%} interval [{low:+.4f}, {high:+.4f}]: {reading}"
-
-
-def _one_line(exc: BaseException) -> str:
-    from papermill.exceptions import PapermillExecutionError
-
-    if isinstance(exc, PapermillExecutionError):
-        return f"cell {exc.exec_count}: {exc.ename}: {str(exc.evalue).strip().splitlines()[0] if exc.evalue else ''}"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 class _Run:
