@@ -22,10 +22,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
-from airflow.sdk import DAG, Param, XComArg, chain, task
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, XComArg, chain, task
 
 from sentiment_pipeline.deploy import dag_tasks
 from sentiment_pipeline.deploy import orchestration as orch
+from sentiment_pipeline.deploy.airflow_assets import RETRAIN_ASSET
 from sentiment_pipeline.deploy.airflow_links import link_reports
 from sentiment_pipeline.params import BY_NAME, DEFAULTS, FORM_PARAMETERS, GATE_MARGIN
 
@@ -44,6 +45,18 @@ RETRIES = int(os.environ.get("SENTIMENT_PIPELINE_RETRIES", "1"))
 # SENTIMENT_PIPELINE_LEASE_S if set): a retried `train` of a task that died (SIGKILL, a lost machine, a store that
 # failed it) then finds the dead run's claim lapsed and takes the run id over, instead of being refused.
 RETRY_DELAY = timedelta(minutes=3)
+
+
+def training_schedule(schedule: str | None) -> str | AssetOrTimeSchedule | list | None:
+    """SCHEDULE; with SENTIMENT_PIPELINE_RETRAIN_ON_DRIFT set, also every retrain request of sentiment_monitoring."""
+    timed = schedule if schedule not in ("none", "None") else None
+    if not orch.retrain_on_drift():
+        return timed
+    if timed is None:
+        return [RETRAIN_ASSET]
+    timetable = CronTriggerTimetable(orch.cron_of(timed), timezone="UTC")
+    return AssetOrTimeSchedule(timetable=timetable, assets=[RETRAIN_ASSET])
+
 
 PARAMS = {
     "data_uri": Param(
@@ -173,7 +186,7 @@ def fargate_task(
 with DAG(
     dag_id=DAG_ID,
     description="Train (notebooks via papermill), gate on macro-F1, package, deploy the tweet sentiment model",
-    schedule=SCHEDULE if SCHEDULE not in ("none", "None") else None,
+    schedule=training_schedule(SCHEDULE),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

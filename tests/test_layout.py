@@ -50,13 +50,16 @@ ALLOWED_MODULES = {
 # Airflow's plugin manager imports this one module of deploy/ (the package's `airflow.plugins` entry point): it is the
 # Airflow plugin class itself, so it imports Airflow; nothing of the package imports it.
 AIRFLOW_PLUGIN = "sentiment_pipeline.deploy.airflow_plugin"
+# The assets the DAG files share (Airflow's task SDK objects): only DAG files import it, never the package.
+AIRFLOW_ASSETS = "sentiment_pipeline.deploy.airflow_assets"
+AIRFLOW_ONLY = (AIRFLOW_PLUGIN, AIRFLOW_ASSETS)
 
 
 def modules(group: str) -> list[str]:
     return sorted(
         f"sentiment_pipeline.{group}.{p.stem}" if p.stem != "__init__" else f"sentiment_pipeline.{group}"
         for p in (PACKAGE / group).glob("*.py")
-        if f"sentiment_pipeline.{group}.{p.stem}" != AIRFLOW_PLUGIN
+        if f"sentiment_pipeline.{group}.{p.stem}" not in AIRFLOW_ONLY
     )
 
 
@@ -68,6 +71,16 @@ def test_the_airflow_plugin_is_an_entry_point_and_only_airflow_imports_it():
         assert plugin not in package_imports(path), f"{path} imports the Airflow plugin"
     loaded = imported_after(AIRFLOW_PLUGIN)  # with Airflow, as its plugin manager loads it: nothing that trains
     heavy = {n.split(".")[0] for n in loaded} & (TRAINING_ONLY | {"tensorflow", "keras", "bentoml"})
+    assert not heavy, heavy
+
+
+def test_only_the_dag_files_import_the_shared_airflow_assets():
+    assets = PACKAGE / "deploy" / "airflow_assets.py"
+    for path in PACKAGE.rglob("*.py"):
+        assert assets not in package_imports(path), f"{path} imports the Airflow assets"
+    importers = {path.name for path in (ROOT / "dags").glob("*.py") if assets in package_imports(path)}
+    assert importers == {"sentiment_training.py", "sentiment_monitoring.py"}
+    heavy = {n.split(".")[0] for n in imported_after(AIRFLOW_ASSETS)} & (TRAINING_ONLY | {"tensorflow", "bentoml"})
     assert not heavy, heavy
 
 

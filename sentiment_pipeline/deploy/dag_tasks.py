@@ -22,7 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from ..records import documents
-from ..records.record import GATE, read_deployed_run_id, read_metrics, run_key
+from ..records.record import (
+    DRIFT,
+    GATE,
+    MANIFEST,
+    MONITOR_REPORT,
+    check_run_id,
+    monitoring_key,
+    read_deployed_run_id,
+    read_json,
+    read_metrics,
+    run_key,
+)
 from ..records.store import S3Store, Store, open_store, s3_config
 from . import orchestration as orch
 from . import store_view
@@ -334,3 +345,118 @@ def smoke_test(config: Mapping[str, Any]) -> dict[str, Any]:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         output.close()
+
+
+# ---- the sentiment_monitoring DAG ------------------------------------------------------------------------------------
+def resolve_monitor_config(
+    mode: str, run_id: str, since: str, until: str, project_dir: Path, aws_conn_id: str | None = "aws_default"
+) -> dict[str, Any]:
+    """What the monitoring run's tasks need: the store, the captures, the served run and the ``monitor`` command.
+
+    The report's id is the DAG run's id, so every attempt of the run names the same record.
+    """
+    monitor_id = check_run_id(run_id)
+    if mode == "local":
+        raw = _variable()
+        configured = json.loads(raw) if isinstance(raw, str) and raw.strip().startswith("{") else (raw or {})
+        store = orch.choose(
+            None, "SENTIMENT_PIPELINE_STORE", configured.get("store_uri") or str(project_dir / "artifacts"), ""
+        )
+        captures = orch.choose(None, orch.CAPTURES_ENV, configured.get(orch.CAPTURES_KEY), "captures URI")
+        command = orch.monitor_command(store, captures, "served", since, until, monitor_id)
+        return {
+            "mode": mode,
+            "monitor_id": monitor_id,
+            "store_uri": store,
+            "captures_uri": captures,
+            "monitor_command": [local_executable("sentiment-pipeline"), *command[1:]],
+        }
+    config = orch.parse_config(_variable())
+    _check_region(aws_conn_id, config["region"])
+    if not config[orch.CAPTURES_KEY]:
+        raise orch.ConfigError(f"Variable {orch.VARIABLE!r} has no {orch.CAPTURES_KEY}: nothing to monitor")
+    store = config["store_uri"]
+    served = deployed_run_id({**config, "mode": mode}, open_run_store(store, aws_conn_id), aws_conn_id)
+    if served is None:
+        raise orch.ConfigError(f"no run is deployed on ECS service {config['inference_service']}: nothing to monitor")
+    command = orch.monitor_command(store, config[orch.CAPTURES_KEY], served, since, until, monitor_id)
+    log.info("served run: %s; the monitor runs: %s", served, " ".join(command))
+    env = {"AWS_DEFAULT_REGION": config["region"], "SENTIMENT_PIPELINE_STORE": store, "AIRFLOW_DAG_RUN_ID": run_id}
+    return {
+        **config,
+        "mode": mode,
+        "monitor_id": monitor_id,
+        "served_run_id": served,
+        "network_configuration": orch.network_configuration(config),
+        "monitor_task_definition": config["training_task_definition"],
+        "monitor_container": config["training_container"],
+        "monitor_log_stream_prefix": config["training_log_stream_prefix"],
+        "monitor_overrides": orch.container_overrides(config["training_container"], command, env),
+    }
+
+
+def _monitoring_manifest(store: Store, monitor_id: str) -> dict[str, Any] | None:
+    key = monitoring_key(monitor_id, MANIFEST)
+    return read_json(store, key) if store.exists(key) else None
+
+
+def run_monitor_locally(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Local mode: ``sentiment-pipeline monitor`` as a process; a retry finds the record its attempt left and reads
+    it instead (``monitor`` refuses an existing id). A record that failed keeps its id: that fails the task."""
+    store = open_store(config["store_uri"])
+    existing = _monitoring_manifest(store, config["monitor_id"])
+    if existing is not None:
+        if existing.get("status") != "succeeded":
+            raise orch.ConfigError(
+                f"{store.uri_for(monitoring_key(config['monitor_id'], MANIFEST))} records a monitor that "
+                f"{existing.get('status')}: {existing.get('error')} (trigger a new run)"
+            )
+        log.info("monitoring record %s exists already (an earlier attempt): reading it", config["monitor_id"])
+        return {"monitor_id": config["monitor_id"], "run_id": existing.get("run_id"), "reused": True}
+    return run_local_command(config["monitor_command"])
+
+
+def read_monitoring_outcome(config: Mapping[str, Any], aws_conn_id: str | None) -> dict[str, Any]:
+    """The monitor's outcome from the store (its manifest, then ``drift.json``), logged sentence by sentence."""
+    store = open_run_store(config["store_uri"], aws_conn_id)
+    monitor_id = config["monitor_id"]
+    manifest = _monitoring_manifest(store, monitor_id)
+    where = store.uri_for(monitoring_key(monitor_id, MANIFEST))
+    if manifest is None:
+        raise orch.ConfigError(f"{where} does not exist: the monitor recorded nothing")
+    if manifest.get("status") != "succeeded":
+        raise orch.ConfigError(f"{where}: the monitor {manifest.get('status')}: {manifest.get('error')}")
+    drift_key = monitoring_key(monitor_id, DRIFT)
+    if DRIFT not in {entry.get("path") for entry in manifest.get("files", [])} or not store.exists(drift_key):
+        raise orch.ConfigError(f"{where} lists no {DRIFT}")
+    summary = read_json(store, drift_key)
+    sentences = [str(s) for s in summary.get("sentences") or []]
+    report = store.uri_for(monitoring_key(monitor_id, MONITOR_REPORT))
+    log.info(
+        "monitor %s of run %s, %s captured answers (%s to %s): %s; report %s",
+        monitor_id,
+        manifest.get("run_id"),
+        (manifest.get("captures") or {}).get("n"),
+        (manifest.get("captures") or {}).get("since"),
+        (manifest.get("captures") or {}).get("until"),
+        "DRIFT" if summary.get("drift") else "no drift",
+        report,
+    )
+    for sentence in sentences:
+        log.info("  %s", sentence)
+    return {
+        "monitor_id": monitor_id,
+        "run_id": manifest.get("run_id"),
+        "drift": bool(summary.get("drift")),
+        "reasons": list(summary.get("drift_reasons") or []),
+        "sentences": sentences,
+        "report": report,
+    }
+
+
+def drift_alert(outcome: Mapping[str, Any]) -> str | None:
+    """The alert's message when the monitor found drift (its first sentence and the report), else None."""
+    if not outcome.get("drift"):
+        return None
+    first = (outcome.get("sentences") or ["drift"])[0]
+    return f"drift in run {outcome.get('run_id')}'s captured answers: {first} (report: {outcome.get('report')})"

@@ -54,6 +54,20 @@ CONFIG_KEYS = _STRING_KEYS + _LIST_KEYS
 # Optional: the fixed evaluation file every run and the gate score on ("" or absent: none; terraform's eval_data_key).
 EVAL_DATA_KEY = "eval_data_uri"
 EVAL_DATA_ENV = "SENTIMENT_PIPELINE_EVAL_DATA"
+# Optional: where the inference service captures its answers (the sentiment_monitoring DAG needs it; training does not).
+CAPTURES_KEY = "captures_uri"
+CAPTURES_ENV = "SENTIMENT_CAPTURE_URI"
+RETRAIN_ON_DRIFT_ENV = "SENTIMENT_PIPELINE_RETRAIN_ON_DRIFT"  # "1"/"true": drift alerts also trigger training
+# The schedule presets Airflow accepts, as the cron expressions a CronTriggerTimetable needs.
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +106,8 @@ def parse_config(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
             raise ConfigError(f"Variable {VARIABLE!r}: {key} must be a non-empty list of strings, got {value!r}")
     config[EVAL_DATA_KEY] = str(config.get(EVAL_DATA_KEY) or "").strip()
-    for key in ("store_uri", "data_uri", EVAL_DATA_KEY):
+    config[CAPTURES_KEY] = str(config.get(CAPTURES_KEY) or "").strip()
+    for key in ("store_uri", "data_uri", EVAL_DATA_KEY, CAPTURES_KEY):
         if config[key] and not config[key].startswith("s3://"):
             raise ConfigError(f"Variable {VARIABLE!r}: {key} must be an s3:// URI in ECS mode, got {config[key]!r}")
     if not config["endpoint_url"].startswith(("http://", "https://")):
@@ -152,6 +167,36 @@ def gate_command(
     command += ["--deployed", check_run_id(deployed) if deployed else "none"]
     command += ["--min-macro-f1", repr(float(threshold)), "--margin", repr(float(margin))]
     return [*command, *(["--eval-data", eval_data] if eval_data else [])]
+
+
+def monitor_command(store_uri: str, captures_uri: str, run: str, since: str, until: str, monitor_id: str) -> list[str]:
+    """``sentiment-pipeline monitor`` over one window of a run's captured answers, recorded as ``monitor_id``."""
+    command = ["sentiment-pipeline", "monitor", "--store", store_uri, "--captures", captures_uri]
+    command += ["--run-id", run if run in ("served", "latest") else check_run_id(run)]
+    return [*command, "--since", since, "--until", until, "--monitor-id", check_run_id(monitor_id)]
+
+
+def monitor_window(start: Any, end: Any, now: Any, default: Any) -> tuple[Any, Any]:
+    """``(since, until)`` of a monitoring run: its data interval; when the interval is empty or absent (a manual run,
+    a cron trigger), the ``default`` span (a timedelta) before its end (else ``now``)."""
+    until = end or now
+    since = start if start is not None and start < until else until - default
+    return since, until
+
+
+def cron_of(schedule: str) -> str:
+    """A schedule's cron expression: presets (``@weekly``) mapped, cron expressions as they are."""
+    text = schedule.strip()
+    if text in CRON_PRESETS:
+        return CRON_PRESETS[text]
+    if text.startswith("@") or len(text.split()) not in (5, 6):
+        raise ConfigError(f"schedule {schedule!r} is not a cron expression or one of {', '.join(CRON_PRESETS)}")
+    return text
+
+
+def retrain_on_drift(environ: Mapping[str, str] = os.environ) -> bool:
+    """``$SENTIMENT_PIPELINE_RETRAIN_ON_DRIFT`` is "1" or "true": training is also triggered by drift alerts."""
+    return environ.get(RETRAIN_ON_DRIFT_ENV, "").strip().lower() in ("1", "true")
 
 
 def package_command(store_uri: str, run_id: str) -> list[str]:
