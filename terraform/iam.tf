@@ -119,7 +119,7 @@ resource "aws_iam_role_policy" "execution" {
   policy   = each.value.json
 }
 
-# ---- training task: read the data bucket, read/write the run store (artifacts bucket, pipeline/ prefix) --
+# ---- training task: read the data bucket and the captures, read/write the run store (artifacts, pipeline/) ----
 data "aws_iam_policy_document" "training" {
   statement {
     sid       = "ListData"
@@ -148,6 +148,22 @@ data "aws_iam_policy_document" "training" {
       "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
     ]
     resources = ["${local.artifacts_arn}/${local.store_prefix}/*"]
+  }
+  # `sentiment-pipeline monitor` (the monitoring DAG runs it in this task definition) reads the service's captures.
+  statement {
+    sid       = "ListCaptures"
+    actions   = ["s3:ListBucket"]
+    resources = [local.artifacts_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.capture_prefix}*", trimsuffix(var.capture_prefix, "/")]
+    }
+  }
+  statement {
+    sid       = "ReadCaptures"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.artifacts_arn}/${var.capture_prefix}*"]
   }
   statement {
     sid       = "UseBucketKey"
@@ -211,7 +227,44 @@ resource "aws_iam_role_policy" "image_builder" {
   policy = data.aws_iam_policy_document.image_builder.json
 }
 
-# The inference task role has no policy: the model is inside the bento image, the service calls no AWS API.
+# ---- inference task: write its captures, nothing else ---------------------------------------------------
+# The model is inside the bento image. The one AWS call the service makes is the capture's write of a finished
+# segment (records/store.py, S3Store.write_bytes): a plain PutObject under capture_prefix, with no condition
+# header, no multipart upload, no read, list or delete. Without capture_enabled the role has no policy.
+data "aws_iam_policy_document" "inference" {
+  count = var.capture_enabled ? 1 : 0
+
+  statement {
+    sid       = "WriteCaptures"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.artifacts_arn}/${var.capture_prefix}*"]
+  }
+  # SSE-KMS: S3 asks the key for a data key on the writer's behalf (a single PUT needs no kms:Decrypt), only
+  # through S3 and only for this bucket. The encryption context is the bucket's ARN with the bucket key on
+  # (s3.tf), an object's ARN without it.
+  statement {
+    sid       = "EncryptCaptures"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = [local.artifacts_arn, "${local.artifacts_arn}/${var.capture_prefix}*"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "inference" {
+  count  = var.capture_enabled ? 1 : 0
+  name   = "inference-capture"
+  role   = aws_iam_role.task["inference"].id
+  policy = data.aws_iam_policy_document.inference[0].json
+}
 
 # ---- Airflow: exactly what the DAG does ----------------------------------------------------------------
 data "aws_iam_policy_document" "airflow" {

@@ -1,8 +1,18 @@
 # The bento image as an ECS Fargate service (modules/ecs-fargate-service) in the private subnets, behind an
 # ALB health-checking /readyz; deployment circuit breaker with rollback; autoscaling on CPU or on ALB requests
-# per target.
+# per target; with capture_enabled, what it answers captured under capture_prefix of the artifacts bucket.
 locals {
   https = var.certificate_arn != null
+  # The capture (docs/monitoring.md): each worker writes a gzip JSON-lines segment about once a minute, one
+  # PutObject each, under this URI (the monitoring DAG reads it as captures_uri). "" when capture is off.
+  captures_uri = var.capture_enabled ? "s3://${aws_s3_bucket.main["artifacts"].id}/${trimsuffix(var.capture_prefix, "/")}" : ""
+  # AWS_REGION: the capture's S3 client then talks to the bucket's region (through the S3 gateway endpoint).
+  capture_environment = [
+    { name = "AWS_REGION", value = local.region },
+    { name = "SENTIMENT_CAPTURE_RATE", value = tostring(var.capture_rate) },
+    { name = "SENTIMENT_CAPTURE_TEXT", value = var.capture_text },
+    { name = "SENTIMENT_CAPTURE_URI", value = local.captures_uri },
+  ]
 }
 
 resource "aws_security_group" "alb" {
@@ -126,7 +136,8 @@ module "inference" {
   kms_key_arn        = aws_kms_key.main.arn
 
   # BentoML writes its Prometheus multiprocess files and temporary uploads under the bento home at run time.
-  container_definitions = [{
+  # Without capture the container has no environment of Terraform's (the deploy step adds the model's).
+  container_definitions = [merge({
     name                   = "bento"
     image                  = "${aws_ecr_repository.main["bento"].repository_url}:${var.bento_image_tag}"
     essential              = true
@@ -140,14 +151,14 @@ module "inference" {
       retries     = 3
       startPeriod = 60
     }
-  }]
+  }, { for key, value in { environment = local.capture_environment } : key => value if var.capture_enabled })]
 
   security_group_description = "Inference tasks: port 3000 from the load balancer, HTTPS out (ECR, logs)"
   ingress_rules = {
     alb = { description = "From the load balancer", from_port = 3000, to_port = 3000, referenced_security_group_id = aws_security_group.alb.id }
   }
   egress_rules = {
-    https = { description = "HTTPS to ECR and CloudWatch Logs", from_port = 443, to_port = 443, cidr_ipv4 = "0.0.0.0/0" }
+    https = { description = "HTTPS to ECR, CloudWatch Logs and S3 (captures)", from_port = 443, to_port = 443, cidr_ipv4 = "0.0.0.0/0" }
   }
 
   desired_count                      = var.inference_desired_count

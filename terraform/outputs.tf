@@ -21,6 +21,8 @@ locals {
     inference_task_family           = module.inference.task_definition_family
     inference_container             = "bento"
     endpoint_url                    = "${local.https ? "https" : "http"}://${aws_lb.main.dns_name}"
+    captures_uri                    = local.captures_uri # what the inference service captures; "" when capture is off
+    monitoring_schedule             = var.monitoring_schedule
   }
 }
 
@@ -107,6 +109,11 @@ output "ecr_repository_urls" {
 output "inference_service_name" {
   description = "ECS service serving the bento."
   value       = module.inference.service_name
+}
+
+output "inference_task_definition_arn" {
+  description = "The inference task definition revision Terraform registered last, with the capture settings; the DAG's deploys copy the revision the service runs, so a change of capture_* reaches a serving stack from here (docs/infrastructure.md, Captures)."
+  value       = module.inference.task_definition_arn
 }
 
 output "endpoint_url" {

@@ -1,6 +1,7 @@
 # Buckets: `data` (training datasets, read by training), `artifacts` (the run store under pipeline/, the
-# bento build contexts), `logs` (S3 server access logs and ALB access logs). All versioned, encrypted,
-# public access blocked, TLS-only (var.enforce_tls_bucket_policy), with lifecycle rules.
+# bento build contexts, the inference service's captures under var.capture_prefix), `logs` (S3 server access
+# logs and ALB access logs). All versioned, encrypted, public access blocked, TLS-only
+# (var.enforce_tls_bucket_policy), with lifecycle rules.
 locals {
   bucket_suffix = "${local.account_id}-${local.region}"
   store_prefix  = "pipeline"
@@ -108,6 +109,34 @@ resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 7
+    }
+  }
+
+  # What the inference service answered (docs/monitoring.md) goes after capture_retention_days, for good: the
+  # version the expiration turns noncurrent a day later (not after noncurrent_version_expiration_days, as the
+  # catch-all rule below would keep it; overlapping rules take the shorter expiration), then its delete marker.
+  rule {
+    id     = "expire-captures"
+    status = "Enabled"
+    filter {
+      prefix = var.capture_prefix
+    }
+    expiration {
+      days = var.capture_retention_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+  }
+
+  rule {
+    id     = "expire-capture-delete-markers"
+    status = "Enabled"
+    filter {
+      prefix = var.capture_prefix
+    }
+    expiration {
+      expired_object_delete_marker = true
     }
   }
 

@@ -238,6 +238,68 @@ variable "autoscaling_requests_target" {
   default     = 3000
 }
 
+# ---- capture and monitoring -----------------------------------------------------------------------------
+variable "capture_enabled" {
+  description = "The inference service captures what it answers (docs/monitoring.md) under capture_prefix of the artifacts bucket. False leaves SENTIMENT_CAPTURE_URI, _RATE and _TEXT (and AWS_REGION) out of its task definition and its task role without a policy; captures_uri is then \"\"."
+  type        = bool
+  default     = true
+}
+
+variable "capture_prefix" {
+  description = "Folder of the artifacts bucket the captures go to (<prefix><model version>/<YYYY-MM-DD>/<HH>/<segment>.jsonl.gz): the only place the inference task may write, expired after capture_retention_days."
+  type        = string
+  default     = "captures/"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*)*/$", var.capture_prefix)) && !strcontains(var.capture_prefix, "..") && !startswith(var.capture_prefix, "pipeline/")
+    error_message = "capture_prefix must be a folder such as captures/: lower-case letters, digits, . _ - and slashes, ending in /, no .., not inside the run store pipeline/."
+  }
+}
+
+variable "capture_retention_days" {
+  description = "Days a capture segment is kept: a lifecycle rule expires it after this and deletes the expired version a day later (the bucket is versioned). Captured texts are what callers sent: keep it short."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.capture_retention_days >= 1 && floor(var.capture_retention_days) == var.capture_retention_days
+    error_message = "capture_retention_days must be a whole number of days, 1 or more."
+  }
+}
+
+variable "capture_rate" {
+  description = "Share of requests the inference service captures, 0 to 1 (SENTIMENT_CAPTURE_RATE); a request's texts are captured all or none."
+  type        = number
+  default     = 1.0
+
+  validation {
+    condition     = var.capture_rate >= 0 && var.capture_rate <= 1
+    error_message = "capture_rate must be a number from 0 to 1."
+  }
+}
+
+variable "capture_text" {
+  description = "What a capture keeps of each text (SENTIMENT_CAPTURE_TEXT): \"full\", the text itself, or \"hash\", its sha256, length and token counts only (docs/monitoring.md, Privacy)."
+  type        = string
+  default     = "full"
+
+  validation {
+    condition     = contains(["full", "hash"], var.capture_text)
+    error_message = "capture_text must be \"full\" or \"hash\"."
+  }
+}
+
+variable "monitoring_schedule" {
+  description = "When the monitoring DAG checks the captures (monitoring_schedule in the Airflow Variable): an Airflow preset such as @daily, or a five-field cron expression."
+  type        = string
+  default     = "@daily"
+
+  validation {
+    condition     = can(regex("^(@(hourly|daily|weekly|monthly|quarterly|yearly)|\\S+( +\\S+){4})$", var.monitoring_schedule))
+    error_message = "monitoring_schedule must be an Airflow preset (@hourly, @daily, @weekly, @monthly, @quarterly, @yearly) or a cron expression of five fields, e.g. \"0 6 * * *\"."
+  }
+}
+
 # ---- Airflow on ECS -------------------------------------------------------------------------------------
 variable "airflow_cpu" {
   description = "Fargate CPU units of the Airflow task (api-server, scheduler, dag-processor, triggerer)."

@@ -8,12 +8,14 @@ What moto lacks is switched off by variables whose defaults are the real-AWS set
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
 import shlex
 import stat
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -41,7 +43,9 @@ CONTRACT_KEYS = {
     "image_builder_container", "subnets", "security_groups", "log_group", "training_log_stream_prefix",
     "image_builder_log_stream_prefix", "data_uri", "store_uri", "bento_repository_url", "inference_cluster",
     "inference_service", "inference_task_family", "inference_container", "endpoint_url", "eval_data_uri",
+    "captures_uri", "monitoring_schedule",
 }  # fmt: skip
+CAPTURE_PREFIX = "captures/"  # var.capture_prefix's default
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 # Actions with no resource-level permissions: the only ones allowed on Resource "*".
 STAR_ALLOWED = {
@@ -92,6 +96,7 @@ def apply_replan_destroy(stack: MotoStack, scratch: Path) -> None:
         check_outputs(outputs)
         check_state(json.loads(tf("show", "-json").stdout))
         check_created_resources(outputs, moto_endpoint)
+        check_capture(outputs, moto_endpoint)
         check_airflow_task_definition(outputs, moto_endpoint)
         check_airflow_login(outputs, moto_endpoint, scratch)
         check_make_airflow_config(work, env, scratch, outputs)
@@ -112,6 +117,8 @@ def apply_replan_destroy(stack: MotoStack, scratch: Path) -> None:
         assert alb["change"]["after"]["internal"] is True  # the closed endpoint: the ALB in the private subnets
         invalid = tf("plan", "-var=autoscaling_metric=memory", check=False)
         assert invalid.returncode == 1 and "autoscaling_metric must be" in invalid.stderr
+        no_capture = _plan(tf, "nocapture", "-var=capture_enabled=false")
+        check_capture_off_plan(json.loads(tf("show", "-json", no_capture).stdout))
     finally:
         tf("destroy", "-auto-approve", timeout=400)
     state = tf("state", "list", check=False)
@@ -178,6 +185,8 @@ def check_outputs(outputs: dict) -> None:
     assert variables["eval_data_uri"] == f"s3://{outputs['data_bucket']}/tweets/eval.csv"  # readable: data bucket
     assert variables["store_uri"] == f"s3://{outputs['artifacts_bucket']}/pipeline"
     assert variables["endpoint_url"].startswith("http://") and variables["endpoint_url"] == outputs["endpoint_url"]
+    assert variables["captures_uri"] == f"s3://{outputs['artifacts_bucket']}/{CAPTURE_PREFIX.rstrip('/')}"
+    assert variables["monitoring_schedule"] == "@daily"
     assert ":" not in variables["bento_repository_url"].rsplit("/", 1)[-1], "repository URL without a tag"
     assert variables["bento_repository_url"] == outputs["ecr_repository_urls"]["bento"]
     for key in ("cluster_name", "training_task_definition", "image_builder_task_definition", "inference_service_name"):
@@ -234,8 +243,20 @@ def check_created_resources(outputs: dict, endpoint: str) -> None:
         assert any(
             s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in policy
         ), "TLS-only bucket policy"
-    rules = s3.get_bucket_lifecycle_configuration(Bucket=outputs["artifacts_bucket"])["Rules"]
-    assert any(r.get("Filter", {}).get("Prefix") == "pipeline/runs/" for r in rules), "lifecycle for old run records"
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=outputs["artifacts_bucket"])["Rules"]}
+    assert rules["old-run-records"]["Filter"]["Prefix"] == "pipeline/runs/", "lifecycle for old run records"
+    assert rules["old-run-records"]["Transitions"][0]["StorageClass"] == "STANDARD_IA"
+    assert rules["old-run-records"]["Expiration"]["Days"] == 730
+    assert rules["old-versions-and-uploads"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 90
+    # Captures go after capture_retention_days (30), their expired version a day later, then the delete marker.
+    captures = rules["expire-captures"]
+    assert captures["Status"] == "Enabled" and captures["Filter"]["Prefix"] == CAPTURE_PREFIX
+    assert captures["Expiration"] == {"Days": 30}
+    assert captures["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
+    markers = rules["expire-capture-delete-markers"]
+    assert markers["Filter"]["Prefix"] == CAPTURE_PREFIX
+    assert markers["Expiration"] == {"ExpiredObjectDeleteMarker": True}
+    assert len(rules) == 4, sorted(rules)
 
     ecr = boto("ecr", endpoint)
     repos = ecr.describe_repositories()["repositories"]
@@ -287,7 +308,12 @@ def check_iam(outputs: dict, endpoint: str) -> None:
                 "PolicyDocument"
             ]
         assert not iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
-    assert {"sentiment-training-task", "sentiment-image-builder-task", "sentiment-airflow-task"} <= set(documents)
+    assert {
+        "sentiment-training-task",
+        "sentiment-image-builder-task",
+        "sentiment-inference-task",
+        "sentiment-airflow-task",
+    } <= set(documents)
     for role, document in documents.items():
         for statement in statements(document):
             if "*" in as_list(statement["Resource"]):
@@ -349,6 +375,93 @@ def check_iam(outputs: dict, endpoint: str) -> None:
     assert [as_list(s["Resource"]) for s in reads if admin in as_list(s["Resource"])] == [[admin]]
     # three secrets in all: the database's (RDS-managed), the components' JWT key and the admin password
     assert len({r for s in reads for r in as_list(s["Resource"])}) == 3
+
+
+def check_capture(outputs: dict, endpoint: str) -> None:
+    """The inference service captures to the artifacts bucket's capture prefix, and its task role may make exactly
+    the calls the capture's store makes there: PutObject under that prefix (plus the data key S3 asks KMS for)."""
+    from sentiment_pipeline.inference.capture import capture_settings
+    from sentiment_pipeline.records.captures import segment_key
+    from sentiment_pipeline.records.store import S3Store
+
+    captures_uri = outputs["airflow_variables"]["captures_uri"]
+    ecs = boto("ecs", endpoint)
+    task = ecs.describe_task_definition(taskDefinition=outputs["inference_task_definition_arn"])["taskDefinition"]
+    assert task["family"] == "sentiment-inference"
+    [bento] = task["containerDefinitions"]
+    environment = {e["name"]: e["value"] for e in bento["environment"]}
+    assert environment == {
+        "AWS_REGION": REGION,
+        "SENTIMENT_CAPTURE_URI": captures_uri,
+        "SENTIMENT_CAPTURE_RATE": "1",
+        "SENTIMENT_CAPTURE_TEXT": "full",
+    }
+    settings = capture_settings(environment)  # what the service reads at start-up (it refuses values it cannot use)
+    assert (settings.uri, settings.rate, settings.text) == (captures_uri, 1.0, "full")
+    assert task["taskRoleArn"].endswith(":role/sentiment-inference-task")
+
+    iam = boto("iam", endpoint)
+    [name] = iam.list_role_policies(RoleName="sentiment-inference-task")["PolicyNames"]
+    policy = statements(iam.get_role_policy(RoleName="sentiment-inference-task", PolicyName=name)["PolicyDocument"])
+    artifacts = f"arn:aws:s3:::{outputs['artifacts_bucket']}"
+    assert all(s["Effect"] == "Allow" for s in policy)
+    allowed = [(a, r) for s in policy for a in as_list(s["Action"]) for r in as_list(s["Resource"])]
+    key = boto("kms", endpoint).describe_key(KeyId="alias/sentiment")["KeyMetadata"]["Arn"]
+    # Nothing else: no GetObject, DeleteObject, ListBucket, multipart or other prefix, no other KMS action.
+    assert sorted(allowed) == [("kms:GenerateDataKey", key), ("s3:PutObject", f"{artifacts}/{CAPTURE_PREFIX}*")]
+    [encrypt] = [s for s in policy if "kms:GenerateDataKey" in as_list(s["Action"])]
+    assert encrypt["Condition"]["StringEquals"] == {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    context = set(as_list(encrypt["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]))
+    assert context == {artifacts, f"{artifacts}/{CAPTURE_PREFIX}*"}  # the bucket key's context, or an object's
+    # No other role may write or delete there (a reader, such as the monitor's, may list and read).
+    reaching = {f"{artifacts}/*", f"{artifacts}/{CAPTURE_PREFIX}*"}
+    for role in iam.list_roles()["Roles"]:
+        if not role["RoleName"].startswith("sentiment-") or role["RoleName"] == "sentiment-inference-task":
+            continue
+        for policy_name in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=policy_name)["PolicyDocument"]
+            for statement in statements(document):
+                if set(as_list(statement["Action"])) & {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"}:
+                    assert not reaching & set(as_list(statement["Resource"])), (role["RoleName"], statement)
+
+    # The monitor (the training task definition, run by the monitoring DAG) lists and reads the captures, no more.
+    [name] = iam.list_role_policies(RoleName="sentiment-training-task")["PolicyNames"]
+    training = statements(iam.get_role_policy(RoleName="sentiment-training-task", PolicyName=name)["PolicyDocument"])
+    on_captures = {
+        a for s in training for a in as_list(s["Action"]) if f"{artifacts}/{CAPTURE_PREFIX}*" in as_list(s["Resource"])
+    }
+    assert on_captures == {"s3:GetObject"}
+    [listing] = [s for s in training if s.get("Sid") == "ListCaptures"]
+    assert set(as_list(listing["Condition"]["StringLike"]["s3:prefix"])) == {CAPTURE_PREFIX + "*", "captures"}
+
+    # The calls the capture's store makes for a segment: one plain PutObject under the prefix the policy names (no
+    # condition header, ACL or encryption parameter: if the store starts sending one, look at the policy again).
+    calls = []
+
+    class Recorder:
+        def __getattr__(self, operation):
+            return lambda **kwargs: calls.append((operation, kwargs)) or {"ETag": '"0"'}
+
+    store = S3Store(captures_uri, client=Recorder())
+    store.write_bytes(segment_key("20261204t194005z-004fd1-92822010", datetime.now(UTC), "w0.abcdef", 0), b"segment")
+    [(operation, kwargs)] = calls
+    assert operation == "put_object" and kwargs["Bucket"] == outputs["artifacts_bucket"], calls
+    assert set(kwargs) == {"Bucket", "Key", "Body", "ContentType"}, kwargs
+    assert fnmatch.fnmatchcase(f"{artifacts}/{kwargs['Key']}", f"{artifacts}/{CAPTURE_PREFIX}*"), kwargs["Key"]
+
+
+def check_capture_off_plan(plan: dict) -> None:
+    """capture_enabled = false, planned on the applied stack: the three variables and the write permission go."""
+    changes = {c["address"]: c["change"] for c in plan["resource_changes"]}
+    assert changes["aws_iam_role_policy.inference[0]"]["actions"] == ["delete"]
+    task = changes["module.inference.aws_ecs_task_definition.this"]
+    assert task["actions"] in (["delete", "create"], ["create", "delete"])  # a task definition is replaced
+    [bento] = json.loads(task["after"]["container_definitions"])
+    assert not any(e["name"].startswith("SENTIMENT_CAPTURE_") for e in bento.get("environment") or []), bento
+    variables = plan["planned_values"]["outputs"]["airflow_variables"]["value"]
+    assert variables["captures_uri"] == ""
+    lifecycle = changes.get("aws_s3_bucket_lifecycle_configuration.artifacts", {"actions": ["no-op"]})
+    assert lifecycle["actions"] == ["no-op"], "captures already written still expire"
 
 
 def check_airflow_task_definition(outputs: dict, endpoint: str) -> None:
