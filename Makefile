@@ -11,7 +11,7 @@ ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: run run-full lab strip-notebooks test test-fast lint bench bench-serving bench-images bench-reproduce images serve venv system-deps clean
+.PHONY: run run-full lab strip-notebooks test test-durations test-fast lint bench bench-serving bench-images bench-reproduce images serve venv system-deps clean
 
 venv: $(BIN)/.installed
 
@@ -66,9 +66,16 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check sentiment_pipeline notebooks tests dags benchmarks scripts service.py
 
-## Everything: lint, units, real notebook runs, servers, images, Terraform on moto (slowest tests listed at the end).
+## Everything: lint, units, real notebook runs, servers, images, Terraform on moto (slowest tests listed at the end),
+## on TEST_WORKERS pytest-xdist workers, longest tests first (tests/support/schedule.py; TEST_WORKERS=0: one process).
+TEST_WORKERS ?= 4
 test: venv system-deps infra-tools lint
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q --durations=15 $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadgroup)
+
+## Measure every test on one process and keep the seconds in tests/durations.json, the order `make test` hands tests
+## to its workers in (after a change of the slow tests).
+test-durations: venv system-deps infra-tools
+	out=$$(mktemp) && SENTIMENT_TESTS_DURATIONS=$$out $(BIN)/pytest -q -p no:xdist && mv "$$out" tests/durations.json
 
 ## Units and in-process checks only (no pipeline run, server, image or Terraform): under a minute, for between edits.
 test-fast: venv infra-tools

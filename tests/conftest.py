@@ -12,7 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from support import schedule
 from support.project import BIN, FAST, ROOT, SAMPLE_RUN_ID, SHARED_DATA, cli, free_port, wait_for_port
+from support.shared import RUN_TMP_ENV, made_once, session_root
 
 # ---- tests write only into temporary folders ------------------------------------------------------------------------
 _CACHES = ("__pycache__", ".pytest_cache", ".ruff_cache")
@@ -35,12 +37,21 @@ def _source_tree_entries() -> set[str] | None:
     return {line for line in out.splitlines() if not any(cache in line for cache in _CACHES)}
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_sessionstart(session):
-    session.config.stash[_TREE_BEFORE] = _source_tree_entries()
+    # Compared once for the whole run: in the process that starts the xdist workers (or the only one). A worker that
+    # finished early would otherwise see what a test still running in another worker has in the checkout for now.
+    if not _is_xdist_worker(session.config):
+        session.config.stash[_TREE_BEFORE] = _source_tree_entries()
 
 
 def pytest_sessionfinish(session, exitstatus):
     """Fail the session if the tests left anything new in the source tree (they must use temporary folders)."""
+    if _is_xdist_worker(session.config):
+        return
     before = session.config.stash.get(_TREE_BEFORE, None)
     after = _source_tree_entries()
     if before is None or after is None:
@@ -51,20 +62,53 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+# ---- parallel runs: `make test` runs the suite on pytest-xdist workers (support/schedule.py) ----------------------
+# Several workers share two cores: a process that computes (TensorFlow, BLAS) with one thread leaves the other core to
+# another test instead of spinning threads that wait for it (one comparison of whole runs: about 8 % less CPU).
+# Inherited by every process the tests start (the CLI, notebook kernels, Airflow, servers); an engineer's own setting
+# wins. Containers get none of it.
+ONE_THREAD = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
+
+
+def pytest_configure(config):
+    for name in ONE_THREAD:
+        os.environ.setdefault(name, "1")
+    config.addinivalue_line("markers", "xdist_group(name): tests that run in one xdist worker, one after another")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(schedule.LongestFirst(), "sentiment-pipeline-longest-first")
+    if os.environ.get(schedule.RECORD_ENV) and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(schedule.Recorder(Path(os.environ[schedule.RECORD_ENV])))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_tmp(tmp_path_factory):
+    """Where this run's workers keep what they share (support/shared.py: locks)."""
+    os.environ[RUN_TMP_ENV] = str(session_root(tmp_path_factory))
+
+
 @pytest.fixture(scope="session")
 def labelled_csv(tmp_path_factory) -> Path:
     """600 real tweets (200 per class) carved from the shared training file, or the synthetic sample."""
     import pandas as pd
 
-    out = tmp_path_factory.mktemp("data") / "tweets.csv"
     if not SHARED_DATA.is_file():
         pytest.fail(
             f"labelled tweets not found at {SHARED_DATA}: "
             "put ../shared beside the checkout or set SENTIMENT_PIPELINE_TEST_DATA"
         )
-    frame = pd.read_csv(SHARED_DATA, dtype=str, keep_default_na=False)
-    frame.groupby("label_text").sample(200, random_state=0).sample(frac=1, random_state=0).to_csv(out, index=False)
-    return out
+
+    def make(folder: Path) -> None:  # one file for the whole test run: the shared runs record its path
+        frame = pd.read_csv(SHARED_DATA, dtype=str, keep_default_na=False)
+        sample = frame.groupby("label_text").sample(200, random_state=0).sample(frac=1, random_state=0)
+        sample.to_csv(folder / "tweets.csv", index=False)
+
+    return made_once(tmp_path_factory, "labelled-tweets", make) / "tweets.csv"
 
 
 @pytest.fixture(scope="session")
@@ -75,24 +119,38 @@ def finished_run(first_run) -> tuple[Path, str]:
 
 @pytest.fixture(scope="session")
 def first_run(tmp_path_factory, labelled_csv):
-    """That run, with what its command printed (``stdout``, ``stderr``): the console a user sees."""
-    store = tmp_path_factory.mktemp("store")
-    result = cli("run", "--data", str(labelled_csv), "--store", str(store), "--run-id", "first-run", *FAST, check=True)
+    """That run, with what its command printed (``stdout``, ``stderr``): the console a user sees. Made once for the
+    whole test run (its xdist workers share it)."""
+
+    def make(folder: Path) -> None:
+        store = folder / "store"
+        result = cli(
+            "run", "--data", str(labelled_csv), "--store", str(store), "--run-id", "first-run", *FAST, check=True
+        )
+        (folder / "console.json").write_text(json.dumps({"stdout": result.stdout, "stderr": result.stderr}))
+
+    folder = made_once(tmp_path_factory, "first-run", make)
+    console = json.loads((folder / "console.json").read_text())
     return SimpleNamespace(
-        store=store, run_id=json.loads(result.stdout)["run_id"], stdout=result.stdout, stderr=result.stderr
+        store=folder / "store",
+        run_id=json.loads(console["stdout"])["run_id"],
+        stdout=console["stdout"],
+        stderr=console["stderr"],
     )
 
 
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory) -> Path:
     """One run on the synthetic sample (`sentiment-pipeline sample`) with the FAST model, shared by the serving
-    tests (bentoml serve and the bento image): a store holding the succeeded run SAMPLE_RUN_ID. Read it only;
-    copy it before writing (packaging adds the build context)."""
-    home = tmp_path_factory.mktemp("sample-run")
-    data, store = home / "sample.csv", home / "runs"
-    cli("sample", "--out", str(data), check=True)
-    cli("run", "--data", str(data), "--store", str(store), "--run-id", SAMPLE_RUN_ID, *FAST, check=True)
-    return store
+    tests (bentoml serve and the bento image) and made once for the whole test run: a store holding the succeeded
+    run SAMPLE_RUN_ID. Read it only; copy it before writing (packaging adds the build context)."""
+
+    def make(home: Path) -> None:
+        data, store = home / "sample.csv", home / "runs"
+        cli("sample", "--out", str(data), check=True)
+        cli("run", "--data", str(data), "--store", str(store), "--run-id", SAMPLE_RUN_ID, *FAST, check=True)
+
+    return made_once(tmp_path_factory, "sample-run", make) / "runs"
 
 
 @pytest.fixture(scope="session")

@@ -22,13 +22,6 @@ TASKS = ("resolve_config", "train", "plan_gate", "evaluate", "quality_gate", "pa
 HELD = {**dict.fromkeys(TASKS[:5], "success"), **dict.fromkeys(TASKS[5:], "skipped")}
 
 
-@pytest.fixture(scope="module")
-def sample_csv(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "sample.csv"  # the synthetic sample
-    subprocess.run([str(BIN / "sentiment-pipeline"), "sample", "--out", str(out)], check=True, capture_output=True)
-    return out
-
-
 def test_local_mode_runs_the_whole_dag_and_leaves_a_run_a_model_and_a_bento(airflow_env, sample_csv, tmp_path):
     store = tmp_path / "store"
     env = {

@@ -4,6 +4,7 @@ loopback and called over HTTP."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -45,7 +46,7 @@ def bento_image(packaged) -> str:
 def served(bento_image) -> dict:
     """The image started as ECS starts it (its own entrypoint and user), port 3000 published on loopback."""
     port = free_port()
-    name = f"bento-{RUN_ID}"
+    name = f"bento-{RUN_ID}-{os.getpid()}"  # unique on the machine: another test run may serve its own
     started = time.monotonic()
     engine_cli("run", "--detach", "--name", name, "--label", LABEL, "--publish", f"127.0.0.1:{port}:3000", bento_image)
     url = f"http://127.0.0.1:{port}"

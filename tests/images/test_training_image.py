@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from support.containers import (
+    LABEL,
     build_project_images,
     engine_cli,
     image_config,
@@ -37,7 +38,7 @@ def test_the_image_runs_as_its_non_root_user_without_airflow(training_image):
         "run",
         "--rm",
         "--label",
-        "sentiment-pipeline-test=1",
+        LABEL,
         training_image,
         "sh",
         "-c",

@@ -20,7 +20,15 @@ def _stack_items(items: list[pytest.Item]) -> list[pytest.Item]:
     return [item for item in items if getattr(item, "originalname", None) == NEEDS_STACK]
 
 
+def _xdist_worker(config: pytest.Config) -> bool:
+    """In an xdist worker the scenario runs in the test itself: it is among the first tests a worker starts
+    (support/schedule.py: longest first), and the other workers run the rest of the suite meanwhile."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _xdist_worker(config):
+        return
     for item in _stack_items(items):  # last, so that the background scenario has the whole session to finish
         items.remove(item)
         items.append(item)
@@ -28,7 +36,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     found = _stack_items(session.items)
-    if found and not session.config.option.collectonly:
+    if found and not session.config.option.collectonly and not _xdist_worker(session.config):
         session.config.stash[_STACK] = MotoStack(found[0].module.apply_replan_destroy)
 
 
@@ -40,4 +48,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture
 def moto_stack(request: pytest.FixtureRequest) -> MotoStack:
+    if _STACK not in request.config.stash:  # an xdist worker: start it now
+        request.config.stash[_STACK] = MotoStack(request.module.apply_replan_destroy)
     return request.config.stash[_STACK]

@@ -23,9 +23,9 @@ def clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
 
 
-def migrated_airflow(home: Path) -> dict[str, str]:
-    """Environment of a fresh Airflow in ``home``: migrated sqlite DB, this repo's dags folder, no example DAGs."""
-    env = {
+def airflow_environment(home: Path) -> dict[str, str]:
+    """Environment of an Airflow in ``home`` (sqlite DB ``home/airflow.db``, this repo's dags folder, no examples)."""
+    return {
         **clean_environ(),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -36,6 +36,11 @@ def migrated_airflow(home: Path) -> dict[str, str]:
         "SENTIMENT_PIPELINE_RETRIES": "0",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+
+
+def migrated_airflow(home: Path) -> dict[str, str]:
+    """Environment of a fresh Airflow in ``home``: migrated sqlite DB, this repo's dags folder, no example DAGs."""
+    env = airflow_environment(home)
     result = subprocess.run(
         [str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
     )

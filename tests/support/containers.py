@@ -21,9 +21,12 @@ from pathlib import Path
 import pytest
 
 from support.project import ROOT
+from support.shared import run_lock, worker_id
 
 TRAINING_TF = ROOT / "terraform" / "training.tf"
-LABEL = "sentiment-pipeline-test=1"  # every container a test starts carries it, so teardown can remove strays
+# Every container a test starts carries it, so teardown can remove strays: this worker's own, never those of another
+# xdist worker or of another test run on the machine, which may still be running.
+LABEL = f"sentiment-pipeline-test={os.environ.get('PYTEST_XDIST_TESTRUNUID', 'run')}-{worker_id()}-{os.getpid()}"
 
 
 def _load_images_script():
@@ -61,7 +64,8 @@ def engine_cli(*args: str, timeout: float = 600, check: bool = True, **kwargs) -
 def build_project_images(*names: str) -> None:
     """(Re)build the named images the way `make images` does; cached layers make this seconds when unchanged."""
     try:
-        images.build_images(list(names), store="")
+        with run_lock("image-builds"):  # one build of a tag at a time, as the workers of this run ask for them
+            images.build_images(list(names), store="")
     except images.ImageError as exc:
         pytest.fail(str(exc))
 
@@ -73,7 +77,9 @@ def build_bento_image(context_tarball: Path, tag: str) -> str:
         with tarfile.open(context_tarball, "r:gz") as tar:
             tar.extractall(tmp, filter="data")
         try:
-            images.build(command, Path(tmp) / images.BENTO_DOCKERFILE, Path(tmp), [tag], images.base_image(command))
+            with run_lock("image-builds"):
+                base = images.base_image(command)
+            images.build(command, Path(tmp) / images.BENTO_DOCKERFILE, Path(tmp), [tag], base)
         except images.ImageError as exc:
             raise AssertionError(str(exc)) from None
     return tag

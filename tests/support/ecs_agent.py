@@ -21,6 +21,7 @@ image with its environment, port 3000 published on a fixed loopback port (the "l
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
 import tempfile
@@ -216,7 +217,7 @@ class ServiceAgent:
         if engine_cli("image", "inspect", image, check=False).returncode != 0:
             return  # e.g. the bootstrap image Terraform deploys first: nothing answers, as on AWS before a deploy
         environment = {e["name"]: e["value"] for e in container_def.get("environment", [])}
-        name = f"ecs-service-{revision.rsplit(':', 1)[-1]}"
+        name = f"ecs-service-{os.getpid()}-{revision.rsplit(':', 1)[-1]}"  # another test run may roll its own
         args = ["run", "--detach", "--name", name, "--label", LABEL, "--no-healthcheck"]  # kept after exit: logs
         for mapping in container_def.get("portMappings", []):
             args += ["--publish", f"127.0.0.1:{self.port}:{mapping['containerPort']}"]
