@@ -34,8 +34,9 @@ CONFIG = {
 
 
 def test_the_terraform_outputs_json_is_accepted_as_a_string_or_an_object():
-    # eval_data_uri is optional (Variables written before it existed keep working): "" means no evaluation file
-    assert orch.parse_config(json.dumps(CONFIG)) == orch.parse_config(CONFIG) == {**CONFIG, "eval_data_uri": ""}
+    # eval_data_uri and captures_uri are optional (Variables written before them keep working): "" means none
+    optional = {"eval_data_uri": "", "captures_uri": ""}
+    assert orch.parse_config(json.dumps(CONFIG)) == orch.parse_config(CONFIG) == {**CONFIG, **optional}
     evaluated = {**CONFIG, "eval_data_uri": "s3://data/eval.csv"}
     assert orch.parse_config(evaluated) == evaluated
 
