@@ -37,7 +37,7 @@ def test_the_terraform_outputs_json_is_accepted_as_a_string_or_an_object():
     # eval_data_uri and captures_uri are optional (Variables written before them keep working): "" means none
     optional = {"eval_data_uri": "", "captures_uri": ""}
     assert orch.parse_config(json.dumps(CONFIG)) == orch.parse_config(CONFIG) == {**CONFIG, **optional}
-    evaluated = {**CONFIG, "eval_data_uri": "s3://data/eval.csv"}
+    evaluated = {**CONFIG, "eval_data_uri": "s3://data/eval.csv", "captures_uri": "s3://artifacts/captures"}
     assert orch.parse_config(evaluated) == evaluated
 
 
