@@ -1,9 +1,11 @@
 """Fixtures of the infrastructure tests.
 
 Applying the whole stack against moto, re-planning and destroying it takes about 230 s, nearly all of it the
-provider's waiters polling. When the session has selected the test, the scenario starts in a background thread
-as soon as collection ends (its moto server, working copy and Terraform runs are its own), the test moves to the
-end of the session, and by then it only reports the outcome: the rest of the suite ran meanwhile.
+provider's waiters polling. In a session without xdist workers that has selected the test, the scenario starts in a
+background thread as soon as collection ends (its moto server, working copy and Terraform runs are its own), the
+test moves to the end of the session, and by then it only reports the outcome: the rest of the suite ran meanwhile.
+With workers (`make test`) the test runs the scenario itself, first in its worker (support/schedule.py: longest
+first), while the other workers run the rest.
 """
 
 from __future__ import annotations
