@@ -263,16 +263,22 @@ def parse_overrides(pairs: Iterable[str], table: Mapping[str, Parameter] = BY_NA
     return overrides
 
 
+def _checked(overrides: Mapping[str, Any] | None, table: Mapping[str, Parameter]) -> dict[str, Any]:
+    """``table``'s defaults updated with overrides; every value checked against its parameter's type and range."""
+    unknown = sorted(set(overrides or {}) - set(table))
+    if unknown:
+        raise ParamError(f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(table))}")
+    params = {**{name: p.default for name, p in table.items()}, **(overrides or {})}
+    for name, value in params.items():
+        table[name].check(value)
+        if table[name].kind is float:
+            params[name] = float(value)
+    return params
+
+
 def resolve(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Defaults updated with overrides; every value checked against its parameter's type and range."""
-    unknown = sorted(set(overrides or {}) - set(BY_NAME))
-    if unknown:
-        raise ParamError(f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(BY_NAME))}")
-    params = {**DEFAULTS, **(overrides or {})}
-    for name, value in params.items():
-        BY_NAME[name].check(value)
-        if BY_NAME[name].kind is float:
-            params[name] = float(value)
+    params = _checked(overrides, BY_NAME)
     if params["val_size"] + params["test_size"] > 0.5:
         raise ParamError(
             f"val_size + test_size must leave at least half the data for training, got "
@@ -284,12 +290,4 @@ def resolve(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 def resolve_monitor(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The monitoring checks' thresholds: defaults updated with overrides, each checked against its range."""
-    unknown = sorted(set(overrides or {}) - set(MONITOR_BY_NAME))
-    if unknown:
-        raise ParamError(f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(MONITOR_BY_NAME))}")
-    params = {**MONITOR_DEFAULTS, **(overrides or {})}
-    for name, value in params.items():
-        MONITOR_BY_NAME[name].check(value)
-        if MONITOR_BY_NAME[name].kind is float:
-            params[name] = float(value)
-    return params
+    return _checked(overrides, MONITOR_BY_NAME)
