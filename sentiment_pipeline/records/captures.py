@@ -90,13 +90,12 @@ class CaptureRead:
     unreadable_segments: list[str] = field(default_factory=list)
 
 
-def read_captures(
-    store: Store, version: str, since: datetime, until: datetime, max_lines: int | None = None
-) -> CaptureRead:
-    """The captured lines of model ``version`` answered in [since, until), oldest segment first. Lists only the
+def read_captures(store: Store, version: str, since: datetime, until: datetime) -> CaptureRead:
+    """The captured lines of model ``version`` answered in [since, until), in the order they were answered (each
+    worker writes its own segments; the same captures give the same order, so the same report). Lists only the
     hours in that window; a segment that is not gzip JSON lines is skipped and named in ``unreadable_segments``."""
     since, until = since.astimezone(UTC), until.astimezone(UTC)
-    out = CaptureRead()
+    out, found = CaptureRead(), []
     for key in _segment_keys(store, version, since, until):
         try:
             raw = gzip.decompress(store.read_bytes(key)).decode("utf-8")
@@ -108,9 +107,9 @@ def read_captures(
         for line in lines:
             when = _parse_time(line.get("time")) if isinstance(line, dict) else None
             if when is not None and since <= when < until:
-                out.lines.append(line)
-                if max_lines is not None and len(out.lines) >= max_lines:
-                    return out
+                found.append((when, line))
+    found.sort(key=lambda pair: pair[0])  # stable: a batch's lines (one time, one request id) keep their order
+    out.lines = [line for _, line in found]
     return out
 
 

@@ -62,3 +62,15 @@ def test_reading_a_window_lists_only_its_hours_and_skips_what_is_not_a_segment(t
     only_late = captures.read_captures(store, "v1", T0 + timedelta(seconds=31), T0 + timedelta(hours=1))
     assert [line["text"] for line in only_late.lines] == ["late"]
     assert captures.encode_segment([early]) == captures.encode_segment([early])  # same lines, same bytes
+
+
+def test_lines_come_back_in_the_order_they_were_answered_whichever_worker_wrote_them(tmp_path):
+    store = LocalStore(tmp_path)
+    at = [T0 + timedelta(seconds=s) for s in range(5)]
+    # worker "a" answered the 2nd and 5th request; worker "b" the others, one of them a batch of two (one time)
+    by_a = [_line("2", at[1]), _line("5", at[4])]
+    store.write_bytes(captures.segment_key("v1", at[0], "a", 0), captures.encode_segment(by_a))
+    batch = [_line("3", at[2]), _line("4", at[2])]
+    store.write_bytes(captures.segment_key("v1", at[0], "b", 0), captures.encode_segment([_line("1", at[0]), *batch]))
+    read = captures.read_captures(store, "v1", T0, T0 + timedelta(minutes=1))
+    assert [line["text"] for line in read.lines] == ["1", "2", "3", "4", "5"]

@@ -71,13 +71,11 @@ def assert_serves_like_the_cli(url: str, store: str, run_id: str = "latest") -> 
             assert abs(got["scores"][label] - score) < 1e-4, (want, got)
 
 
-def register_sample_model(store: str | Path, home: Path) -> dict:
-    """The environment of a private BentoML store in ``home`` holding the model of run SAMPLE_RUN_ID of ``store``,
+def register_sample_model(store: str | Path, home: Path, run_id: str = SAMPLE_RUN_ID) -> dict:
+    """The environment of a private BentoML store in ``home`` holding the model of run ``run_id`` of ``store``,
     and SENTIMENT_MODEL_TAG naming it: what ``bentoml_serve`` needs."""
     env = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
-    registered = json.loads(
-        cli("register", "--store", str(store), "--run-id", SAMPLE_RUN_ID, env=env, check=True).stdout
-    )
+    registered = json.loads(cli("register", "--store", str(store), "--run-id", run_id, env=env, check=True).stdout)
     return {**env, "SENTIMENT_MODEL_TAG": registered["tag"]}
 
 

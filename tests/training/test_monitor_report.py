@@ -5,43 +5,40 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from datetime import UTC, datetime, timedelta
+import time
+from collections import Counter
+from datetime import UTC, datetime
 
+import httpx
 import pandas as pd
 import pytest
 
-from sentiment_pipeline.inference.predictor import load_predictor
 from sentiment_pipeline.records import captures, record
 from sentiment_pipeline.records.store import LocalStore
 from support.project import ROOT, SHARED_DATA, cli
+from support.serving import bentoml_serve, register_sample_model
 
 TWEETEVAL = ROOT.parent / "shared" / "data" / "tweeteval_sentiment" / "val.csv"
-NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def _capture(folder, run_id: str, texts: list[str], model_dir) -> None:
-    """The service's captures of ``texts``, answered by the run's model an hour ago (two segments)."""
-    predictor = load_predictor(model_dir)
-    answers = predictor.predict(texts)
-    version = record.tag_version(run_id)
-    when = NOW - timedelta(hours=1)
-    lines = [
-        captures.capture_line(
-            request_id=f"req-{i}",
-            time=(when + timedelta(seconds=i)).isoformat(timespec="milliseconds"),
-            model=f"tweet_sentiment:{version}",
-            route="predict",
-            text=text,
-            text_facts=None,
-            label=answer["label"],
-            scores=answer["scores"],
-        )
-        for i, (text, answer) in enumerate(zip(texts, answers, strict=True))
-    ]
-    store = LocalStore(folder)
-    half = len(lines) // 2
-    for seq, part in enumerate((lines[:half], lines[half:])):
-        store.write_bytes(captures.segment_key(version, when, "w0", seq), captures.encode_segment(part))
+def _ask(url: str, texts: list[str]) -> None:
+    """Half the texts one by one through /predict, the other half through /predict_batch, as clients would."""
+    half = len(texts) // 2
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for text in texts[:half]:
+            response = client.post("/predict", json={"text": text})
+            assert response.status_code == 200, response.text
+        for start in range(half, len(texts), 150):
+            response = client.post("/predict_batch", json={"texts": texts[start : start + 150]})
+            assert response.status_code == 200, response.text
+
+
+def _mark() -> str:
+    """A boundary between two groups of requests (the capture times each answer to the millisecond)."""
+    time.sleep(0.01)
+    mark = datetime.now(UTC)
+    time.sleep(0.01)
+    return mark.isoformat()
 
 
 def _unseen_tweets(store, run_id: str, n: int) -> list[str]:
@@ -57,47 +54,62 @@ def _unseen_tweets(store, run_id: str, n: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_monitor_refuses_too_few_texts_and_tells_tweets_of_the_same_kind_from_another_corpus(finished_run, tmp_path):
+def test_a_served_models_captures_are_refused_when_few_calm_when_alike_and_drift_from_another_corpus(
+    finished_run, tmp_path
+):
+    """The measured path: a real ``bentoml serve`` of the run's model captures what /predict and /predict_batch
+    answer into a folder; ``monitor`` reads three windows of it: 40 tweets (refused), 600 tweets of the kind the
+    model trained on but never saw (no drift), 600 TweetEval tweets (drift)."""
     source, run_id = finished_run
     store_dir = tmp_path / "store"
     shutil.copytree(source, store_dir)
     store = LocalStore(store_dir)
-    model_dir = record.download_model(store, run_id, tmp_path / "model")
-    args = ("--store", str(store_dir), "--run-id", run_id, "--since", (NOW - timedelta(hours=3)).isoformat())
+    unseen = _unseen_tweets(store, run_id, 640)
+    tweeteval = pd.read_csv(TWEETEVAL, dtype=str, keep_default_na=False)["text"].sample(600, random_state=2).tolist()
+    folder = tmp_path / "captures"
+    env = register_sample_model(store_dir, tmp_path / "bentoml", run_id)
+    with bentoml_serve({**env, "SENTIMENT_CAPTURE_URI": str(folder)}, tmp_path / "serve.log") as url:
+        t0 = _mark()
+        _ask(url, unseen[:40])
+        t1 = _mark()
+        _ask(url, unseen[40:])
+        t2 = _mark()
+        _ask(url, tweeteval)
+    # the graceful stop wrote every worker's last segment
+    args = ("--store", str(store_dir), "--run-id", run_id, "--captures", str(folder), "--fail-on-drift")
 
-    few = tmp_path / "few"
-    _capture(few, run_id, _unseen_tweets(store, run_id, 40), model_dir)
-    refused = cli("monitor", *args, "--captures", str(few))
+    refused = cli("monitor", *args, "--since", t0, "--until", t1)
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.count("\n") == 1 and "only 40 captured answers" in refused.stderr
     assert not store.list(record.MONITORING)  # nothing recorded
 
-    same = tmp_path / "same"
-    _capture(same, run_id, _unseen_tweets(store, run_id, 300), model_dir)
     small = ("-p", "min_texts=50")  # the run's test split, the reference, holds 60 tweets
-    calm = cli("monitor", *args, *small, "--captures", str(same), "--fail-on-drift", "--monitor-id", "calm")
+    calm = cli("monitor", *args, *small, "--since", t1, "--until", t2, "--monitor-id", "calm")
     assert calm.returncode == 0, calm.stderr
     result = json.loads(calm.stdout)
-    assert result["monitor_id"] == "calm" and result["run_id"] == run_id and result["n_texts"] == 300
+    assert result["monitor_id"] == "calm" and result["run_id"] == run_id and result["n_texts"] == 600
     assert result["drift"] is False, result
     assert 0 <= result["prediction_js"] < 0.1 and result["text_drift_auc"] is not None
 
-    other = tmp_path / "other"
-    tweeteval = pd.read_csv(TWEETEVAL, dtype=str, keep_default_na=False)["text"].sample(300, random_state=2).tolist()
-    _capture(other, run_id, tweeteval, model_dir)
-    moved = cli("monitor", *args, *small, "--captures", str(other), "--fail-on-drift", "--monitor-id", "moved")
+    moved = cli("monitor", *args, *small, "--since", t2, "--monitor-id", "moved")
     assert moved.returncode == 3, moved.stderr
     drift = json.loads(moved.stdout)
-    assert drift["drift"] is True and drift["text_drift_auc"] > result["text_drift_auc"]
+    assert drift["drift"] is True and drift["n_texts"] == 600
+    assert drift["text_drift_auc"] > result["text_drift_auc"]
     assert drift["oov_rate"] > drift["reference_oov_rate"]
+    read = captures.read_captures(
+        LocalStore(folder), record.tag_version(run_id), *map(datetime.fromisoformat, (t1, t2))
+    )
+    assert Counter(line["route"] for line in read.lines) == {"predict": 300, "predict_batch": 300}
+    assert [line["text"] for line in read.lines] == unseen[40:]  # in the order they were answered
 
     # archived like a run: the executed notebook, its report, drift.json and a manifest with every file's hash
     record_files = {key.split("/", 2)[2] for key in store.list(record.monitoring_key("moved"))}
     assert record_files == {"monitor.ipynb", record.MONITOR_REPORT, record.DRIFT, record.MANIFEST}
     manifest = json.loads((store_dir / record.monitoring_key("moved", record.MANIFEST)).read_text())
-    assert manifest["status"] == "succeeded" and manifest["drift"] is True and manifest["captures"]["n"] == 300
+    assert manifest["status"] == "succeeded" and manifest["drift"] is True and manifest["captures"]["n"] == 600
     assert {entry["path"] for entry in manifest["files"]} == record_files - {record.MANIFEST}
     report = (store_dir / record.monitoring_key("moved", record.MONITOR_REPORT)).read_text()
-    assert "Monitoring" in report and "Drift in 300 captured texts" in report and "text_drift_auc_threshold" in report
+    assert "Monitoring" in report and "Drift in 600 captured texts" in report and "text_drift_auc_threshold" in report
     index = (store_dir / record.INDEX).read_text()
     assert 'class="badge drift"' in index and 'class="badge nodrift"' in index
