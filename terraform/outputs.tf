@@ -23,6 +23,8 @@ locals {
     endpoint_url                    = "${local.https ? "https" : "http"}://${aws_lb.main.dns_name}"
     captures_uri                    = local.captures_uri # what the inference service captures; "" when capture is off
     monitoring_schedule             = var.monitoring_schedule
+    # The bento container's capture settings: a deploy sets them on the revision it copies ({} when capture is off).
+    inference_capture_environment = { for e in local.capture_environment : e.name => e.value if var.capture_enabled }
   }
 }
 

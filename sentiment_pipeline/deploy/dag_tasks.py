@@ -239,11 +239,14 @@ def deploy_to_ecs(config: Mapping[str, Any], aws_conn_id: str | None, poll_secon
         raise orch.ConfigError(f"ECS service {service_name} is not active in cluster {cluster}")
     previous = services[0]["taskDefinition"]
     described = client.describe_task_definition(taskDefinition=previous, include=["TAGS"])
+    environment = {"SENTIMENT_MODEL_TAG": config["model_tag"], orch.RUN_ID_ENV: config["run_id"]}
+    capture = config.get(orch.CAPTURE_ENVIRONMENT_KEY)  # Terraform's capture settings; None: keep the running ones
     revision = orch.task_definition_revision(
         described["taskDefinition"],
         config["inference_container"],
         config["image"],
-        {"SENTIMENT_MODEL_TAG": config["model_tag"], orch.RUN_ID_ENV: config["run_id"]},
+        {**(capture or {}), **environment},
+        replaced=orch.CAPTURE_ENVIRONMENT_NAMES if capture is not None else (),
     )
     revision["family"] = config["inference_task_family"]  # tags are not copied: that would need ecs:TagResource
     arn = client.register_task_definition(**revision)["taskDefinition"]["taskDefinitionArn"]

@@ -57,6 +57,11 @@ EVAL_DATA_ENV = "SENTIMENT_PIPELINE_EVAL_DATA"
 # Optional: where the inference service captures its answers (the sentiment_monitoring DAG needs it; training does not).
 CAPTURES_KEY = "captures_uri"
 CAPTURES_ENV = "SENTIMENT_CAPTURE_URI"
+# Optional: the capture settings Terraform gives the bento container. A deploy copies the *running* revision, so it
+# sets these on the copy (and drops the ones Terraform no longer sets): a change of capture_* reaches the service with
+# the next deploy. Absent (a Variable written before it): the running revision's settings stay as they are.
+CAPTURE_ENVIRONMENT_KEY = "inference_capture_environment"
+CAPTURE_ENVIRONMENT_NAMES = ("AWS_REGION", "SENTIMENT_CAPTURE_RATE", "SENTIMENT_CAPTURE_TEXT", CAPTURES_ENV)
 RETRAIN_ON_DRIFT_ENV = "SENTIMENT_PIPELINE_RETRAIN_ON_DRIFT"  # "1"/"true": drift alerts also trigger training
 # The schedule presets Airflow accepts, as the cron expressions a CronTriggerTimetable needs.
 CRON_PRESETS = {
@@ -110,6 +115,16 @@ def parse_config(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:
     for key in ("store_uri", "data_uri", EVAL_DATA_KEY, CAPTURES_KEY):
         if config[key] and not config[key].startswith("s3://"):
             raise ConfigError(f"Variable {VARIABLE!r}: {key} must be an s3:// URI in ECS mode, got {config[key]!r}")
+    environment = config.get(CAPTURE_ENVIRONMENT_KEY)
+    if environment is not None and (
+        not isinstance(environment, Mapping)
+        or not set(environment) <= set(CAPTURE_ENVIRONMENT_NAMES)
+        or not all(isinstance(value, str) for value in environment.values())
+    ):
+        raise ConfigError(
+            f"Variable {VARIABLE!r}: {CAPTURE_ENVIRONMENT_KEY} must map some of "
+            f"{', '.join(CAPTURE_ENVIRONMENT_NAMES)} to strings, got {environment!r}"
+        )
     if not config["endpoint_url"].startswith(("http://", "https://")):
         raise ConfigError(f"Variable {VARIABLE!r}: endpoint_url must start with http:// or https://")
     if ":" in config["bento_repository_url"].rsplit("/", 1)[-1]:
@@ -324,16 +339,22 @@ _REGISTERABLE = (
 
 
 def task_definition_revision(
-    current: Mapping[str, Any], container: str, image: str, environment: Mapping[str, str]
+    current: Mapping[str, Any],
+    container: str,
+    image: str,
+    environment: Mapping[str, str],
+    replaced: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Arguments for ``register_task_definition``: the current revision with ``container``'s image and env replaced."""
+    """Arguments for ``register_task_definition``: the current revision with ``container``'s image replaced and
+    ``environment`` set on it; the variables named in ``replaced`` are dropped first unless ``environment`` sets them.
+    """
     new = {key: current[key] for key in _REGISTERABLE if current.get(key) not in (None, [], {})}
     definitions = [dict(c) for c in new.get("containerDefinitions", [])]
     target = [c for c in definitions if c.get("name") == container]
     if not target:
         names = ", ".join(str(c.get("name")) for c in definitions) or "none"
         raise ConfigError(f"task definition {current.get('family')} has no container {container!r} (has {names})")
-    env = {e["name"]: e["value"] for e in target[0].get("environment", [])}
+    env = {e["name"]: e["value"] for e in target[0].get("environment", []) if e["name"] not in replaced}
     env.update(environment)
     target[0]["image"] = image
     target[0]["environment"] = [{"name": k, "value": v} for k, v in sorted(env.items())]

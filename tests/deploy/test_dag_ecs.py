@@ -138,7 +138,8 @@ def aws(moto, tmp_path_factory):
         f"{repository}:initial",
         "inference",
         portMappings=[{"containerPort": 3000}],
-        environment=[{"name": "BENTOML_PORT", "value": "3000"}],
+        # SENTIMENT_CAPTURE_TEXT: a setting Terraform has since dropped (the Variable's capture environment lacks it)
+        environment=[{"name": "BENTOML_PORT", "value": "3000"}, {"name": "SENTIMENT_CAPTURE_TEXT", "value": "hash"}],
     )
     ecs.create_service(
         cluster=CLUSTER,
@@ -170,6 +171,8 @@ def aws(moto, tmp_path_factory):
         "inference_task_family": "sentiment-inference",
         "inference_container": "bento",
         "endpoint_url": f"http://127.0.0.1:{balancer_port}",
+        # No SENTIMENT_CAPTURE_URI: the stand-in service does not capture; the deploy still carries these over.
+        "inference_capture_environment": {"AWS_REGION": REGION, "SENTIMENT_CAPTURE_RATE": "0.5"},
     }
     with ServiceAgent(ecs, CLUSTER, SERVICE, balancer_port) as service:
         yield {"variable": variable, "s3": s3, "ecs": ecs, "logs": logs, "repository": repository, "service": service}
@@ -280,6 +283,8 @@ def test_ecs_mode_trains_on_fargate_gates_builds_and_rolls_the_service(ecs_env, 
     assert container["image"] == image and env["SENTIMENT_MODEL_TAG"] == orch.model_tag(run_id)
     assert env[orch.RUN_ID_ENV] == run_id  # how the next quality gate knows what is deployed
     assert env["BENTOML_PORT"] == "3000" and container["portMappings"][0]["containerPort"] == 3000  # copied
+    assert env["AWS_REGION"] == REGION and env["SENTIMENT_CAPTURE_RATE"] == "0.5"  # Terraform's capture settings
+    assert "SENTIMENT_CAPTURE_TEXT" not in env  # ... and only those: the running revision's stale one is dropped
     service = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
     assert service["taskDefinition"] == after[-1]
     # the new image answered the smoke test as the service's running task, naming the new model

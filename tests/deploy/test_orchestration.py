@@ -39,6 +39,8 @@ def test_the_terraform_outputs_json_is_accepted_as_a_string_or_an_object():
     assert orch.parse_config(json.dumps(CONFIG)) == orch.parse_config(CONFIG) == {**CONFIG, **optional}
     evaluated = {**CONFIG, "eval_data_uri": "s3://data/eval.csv", "captures_uri": "s3://artifacts/captures"}
     assert orch.parse_config(evaluated) == evaluated
+    capturing = {**evaluated, "inference_capture_environment": {"SENTIMENT_CAPTURE_URI": "s3://artifacts/captures"}}
+    assert orch.parse_config(capturing) == capturing
 
 
 @pytest.mark.parametrize(
@@ -53,6 +55,8 @@ def test_the_terraform_outputs_json_is_accepted_as_a_string_or_an_object():
         ({**CONFIG, "store_uri": "/tmp/store"}, "store_uri must be an s3:// URI in ECS mode"),
         ({**CONFIG, "eval_data_uri": "eval.csv"}, "eval_data_uri must be an s3:// URI in ECS mode"),
         ({**CONFIG, "endpoint_url": "alb.example"}, "endpoint_url must start with http"),
+        ({**CONFIG, "inference_capture_environment": {"PATH": "/tmp"}}, "inference_capture_environment must map"),
+        ({**CONFIG, "inference_capture_environment": {"SENTIMENT_CAPTURE_RATE": 1}}, "to strings, got"),
         ({**CONFIG, "bento_repository_url": CONFIG["bento_repository_url"] + ":v1"}, "must not carry a tag"),
     ],
 )
@@ -176,6 +180,33 @@ def test_a_task_definition_revision_keeps_everything_but_the_image_and_adds_the_
     assert current["containerDefinitions"][1]["image"] == "repo:old"  # the input is not modified
     with pytest.raises(orch.ConfigError, match="has no container 'api'"):
         orch.task_definition_revision(current, "api", "repo:new", {})
+
+
+def test_a_revision_takes_terraforms_capture_settings_and_drops_the_ones_it_no_longer_sets():
+    running = [
+        {"name": "SENTIMENT_CAPTURE_URI", "value": "s3://old/captures"},
+        {"name": "SENTIMENT_CAPTURE_TEXT", "value": "hash"},
+        {"name": "SENTIMENT_MODEL_TAG", "value": "old"},
+        {"name": "OTHER", "value": "kept"},
+    ]
+    current = {
+        "family": "inference",
+        "containerDefinitions": [{"name": "bento", "image": "r:old", "environment": running}],
+    }
+    names = orch.CAPTURE_ENVIRONMENT_NAMES
+
+    def environment(revision):
+        return {e["name"]: e["value"] for e in revision["containerDefinitions"][0]["environment"]}
+
+    turned_on = {"SENTIMENT_CAPTURE_URI": "s3://new/captures", "SENTIMENT_CAPTURE_RATE": "0.5"}
+    model = {"SENTIMENT_MODEL_TAG": "new"}
+    on = orch.task_definition_revision(current, "bento", "r:new", {**turned_on, **model}, replaced=names)
+    assert environment(on) == {**turned_on, **model, "OTHER": "kept"}  # the old _TEXT=hash is gone
+    off = orch.task_definition_revision(current, "bento", "r:new", model, replaced=names)
+    assert environment(off) == {**model, "OTHER": "kept"}
+    kept = orch.task_definition_revision(current, "bento", "r:new", model)  # a Variable without the key
+    assert environment(kept) == {"SENTIMENT_CAPTURE_URI": "s3://old/captures", "SENTIMENT_CAPTURE_TEXT": "hash",
+                                 **model, "OTHER": "kept"}  # fmt: skip
 
 
 AIRFLOW_RUN_ID = "manual__2026-12-04T16:20:00.123456+00:00"  # ":" and "+" must survive a URL

@@ -43,7 +43,7 @@ CONTRACT_KEYS = {
     "image_builder_container", "subnets", "security_groups", "log_group", "training_log_stream_prefix",
     "image_builder_log_stream_prefix", "data_uri", "store_uri", "bento_repository_url", "inference_cluster",
     "inference_service", "inference_task_family", "inference_container", "endpoint_url", "eval_data_uri",
-    "captures_uri", "monitoring_schedule",
+    "captures_uri", "monitoring_schedule", "inference_capture_environment",
 }  # fmt: skip
 CAPTURE_PREFIX = "captures/"  # var.capture_prefix's default
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -396,6 +396,8 @@ def check_capture(outputs: dict, endpoint: str) -> None:
         "SENTIMENT_CAPTURE_RATE": "1",
         "SENTIMENT_CAPTURE_TEXT": "full",
     }
+    # The deploy step sets the same settings on the revision it copies (orchestration.CAPTURE_ENVIRONMENT_KEY).
+    assert outputs["airflow_variables"]["inference_capture_environment"] == environment
     settings = capture_settings(environment)  # what the service reads at start-up (it refuses values it cannot use)
     assert (settings.uri, settings.rate, settings.text) == (captures_uri, 1.0, "full")
     assert task["taskRoleArn"].endswith(":role/sentiment-inference-task")
@@ -460,6 +462,7 @@ def check_capture_off_plan(plan: dict) -> None:
     assert not any(e["name"].startswith("SENTIMENT_CAPTURE_") for e in bento.get("environment") or []), bento
     variables = plan["planned_values"]["outputs"]["airflow_variables"]["value"]
     assert variables["captures_uri"] == ""
+    assert variables["inference_capture_environment"] == {}  # the next deploy drops the running revision's settings
     lifecycle = changes.get("aws_s3_bucket_lifecycle_configuration.artifacts", {"actions": ["no-op"]})
     assert lifecycle["actions"] == ["no-op"], "captures already written still expire"
 
