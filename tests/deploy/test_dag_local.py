@@ -1,6 +1,6 @@
 """`airflow dags test sentiment_training` in local mode: train, gate, register + build the bento, serve it; and the
-gate's three outcomes: promote (nothing deployed, threshold reached), hold below the threshold, hold a candidate that
-may be worse than the deployed model."""
+gate's outcomes as the DAG sees them: promote (nothing deployed, threshold reached), hold (a candidate that may be
+worse than the deployed model)."""
 
 from __future__ import annotations
 
@@ -96,34 +96,28 @@ def _local_env(airflow_env, data: Path, store: Path, home: Path) -> dict[str, st
     }
 
 
-def test_the_gate_holds_a_run_below_the_threshold_and_one_that_may_be_worse_than_the_deployed_model(
+def test_the_gate_holds_a_candidate_that_may_be_worse_than_the_deployed_model(
     airflow_env, sample_csv, sample_run, tmp_path
 ):
-    # the store already serves a good model: the shared sample run (the FAST model on the same sample file)
+    # the store already serves a good model: the shared sample run (the FAST model on the same sample file). A held
+    # run's tasks are the same whatever the reason; the other reason, below the form's threshold, is the gate's
+    # logic (tests/training/test_quality_gate.py), and the threshold below comes from this form.
     store = tmp_path / "store"
     shutil.copytree(sample_run, store)
     env = _local_env(airflow_env, sample_csv, store, tmp_path)
-
-    below = dags_test(env, {**TINY, "min_macro_f1": 0.99})
-
-    assert below.state == "success" and below.task_states == HELD, below.output[-6000:]
-    gate = json.loads((store / "runs" / below.run_id / "gate.json").read_text())
-    assert gate["decision"] == "hold" and "below the threshold 0.9900" in gate["reason"]
-    assert "quality gate HOLD" in below.output
-    held_reports = extra_links(env, below.run_id, "train")["Run reports"]  # a held run's too
-    assert held_reports == f"/sentiment-store/runs/{quote(below.run_id, safe='')}/reports/"
-
     (store / "deployed.json").write_text(json.dumps({"run_id": SAMPLE_RUN_ID}))
-    worse = dags_test(env, {**TINY, "min_macro_f1": 0.0})
+
+    worse = dags_test(env, {**TINY, "min_macro_f1": 0.05})
 
     assert worse.state == "success" and worse.task_states == HELD, worse.output[-6000:]
     run_dir = store / "runs" / worse.run_id
     gate = json.loads((run_dir / "gate.json").read_text())
     # the one-member, one-epoch model against the deployed two-member one, on the same test tweets
-    assert gate["decision"] == "hold" and gate["deployed"]["run_id"] == SAMPLE_RUN_ID
+    assert gate["decision"] == "hold" and gate["deployed"]["run_id"] == SAMPLE_RUN_ID and gate["threshold"] == 0.05
     assert gate["interval"]["low"] < -gate["margin"] and gate["texts"]["source"] == "test splits"
     assert gate["candidate"]["macro_f1"] < gate["deployed"]["macro_f1"]
     report = run_dir / "comparisons" / f"{SAMPLE_RUN_ID}.html"
     assert gate["report"] == str(report) and "Macro-F1 difference" in report.read_text()
     assert json.loads((store / "deployed.json").read_text()) == {"run_id": SAMPLE_RUN_ID}  # still serving it
     assert "may be worse than the deployed model" in worse.output
+    assert "quality gate HOLD" in worse.output

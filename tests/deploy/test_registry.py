@@ -32,6 +32,14 @@ def test_a_run_gets_registered_with_the_onnx_export_training_checked(finished_ru
         **{k: recorded[k] for k in ("n", "max_abs_diff", "argmax_agrees")},
     }
 
+    # A model registered before models carried model.onnx (the service cannot load it) is registered again.
+    folder = home / "models" / MODEL_NAME / bento_version(run_id)
+    (folder / "model.onnx").unlink()
+    again = cli("register", "--store", str(store), "--run-id", run_id, env={"BENTOML_HOME": str(home)}, check=True)
+    assert json.loads(again.stdout)["created"] is True and (folder / "model.onnx").is_file()
+    unchanged = cli("register", "--store", str(store), "--run-id", run_id, env={"BENTOML_HOME": str(home)}, check=True)
+    assert json.loads(unchanged.stdout)["created"] is False
+
 
 @pytest.mark.slow
 def test_a_run_recorded_before_onnx_exports_it_at_registration(finished_run, tmp_path):
@@ -60,14 +68,6 @@ def test_a_run_recorded_before_onnx_exports_it_at_registration(finished_run, tmp
     assert metadata["onnx"]["exported"] == "registration" and metadata["onnx"]["argmax_agrees"]
     assert metadata["onnx"]["n"] == 60 and metadata["onnx"]["max_abs_diff"] <= 1e-5  # the run's whole test split
     assert not (run / "model" / "model.onnx").exists()  # the record itself is never rewritten
-
-    # A model registered before models carried model.onnx (the service cannot load it) is registered again.
-    folder = home / "models" / MODEL_NAME / bento_version(run_id)
-    (folder / "model.onnx").unlink()
-    again = cli("register", "--store", str(store), "--run-id", run_id, env={"BENTOML_HOME": str(home)}, check=True)
-    assert json.loads(again.stdout)["created"] is True and (folder / "model.onnx").is_file()
-    unchanged = cli("register", "--store", str(store), "--run-id", run_id, env={"BENTOML_HOME": str(home)}, check=True)
-    assert json.loads(unchanged.stdout)["created"] is False
 
 
 def test_where_the_export_cannot_run_the_error_names_the_fix(monkeypatch, tmp_path):

@@ -107,26 +107,28 @@ def apply_replan_destroy(stack: MotoStack, scratch: Path) -> None:
         unexpected = unexpected_changes(plan)
         assert not unexpected, "re-plan after apply wants changes:\n" + "\n".join(unexpected)
 
-        # The switches moto cannot apply, planned against the applied stack with the real provider.
+        # The switches moto cannot apply, planned against the applied stack with the real provider. The re-plan has
+        # just read every resource back, so these plans compare the configuration with the state without a refresh
+        # (each refresh is a few hundred calls to moto), and so does the destroy.
         for metric, expected in (("cpu", "ECSServiceAverageCPUUtilization"), ("requests", "ALBRequestCountPerTarget")):
-            tf("plan", f"-out={metric}.tfplan", "-var=autoscaling_enabled=true", f"-var=autoscaling_metric={metric}",
-               f"-var=certificate_arn=arn:aws:acm:{REGION}:123456789012:certificate/test")  # fmt: skip
+            _plan(tf, metric, "-var=autoscaling_enabled=true", f"-var=autoscaling_metric={metric}",
+                  f"-var=certificate_arn=arn:aws:acm:{REGION}:123456789012:certificate/test")  # fmt: skip
             check_switch_plan(json.loads(tf("show", "-json", f"{metric}.tfplan").stdout), expected)
         internal = json.loads(tf("show", "-json", _plan(tf, "internal", "-var=internal_endpoint=true")).stdout)
         [alb] = [c for c in internal["resource_changes"] if c["address"] == "aws_lb.main"]
         assert alb["change"]["after"]["internal"] is True  # the closed endpoint: the ALB in the private subnets
-        invalid = tf("plan", "-var=autoscaling_metric=memory", check=False)
+        invalid = tf("plan", "-refresh=false", "-var=autoscaling_metric=memory", check=False)
         assert invalid.returncode == 1 and "autoscaling_metric must be" in invalid.stderr
         no_capture = _plan(tf, "nocapture", "-var=capture_enabled=false")
         check_capture_off_plan(json.loads(tf("show", "-json", no_capture).stdout))
     finally:
-        tf("destroy", "-auto-approve", timeout=400)
+        tf("destroy", "-auto-approve", "-refresh=false", timeout=400)
     state = tf("state", "list", check=False)
     assert state.stdout.strip() == "", f"resources left after destroy:\n{state.stdout}"
 
 
 def _plan(tf, name: str, *variables: str) -> str:
-    tf("plan", f"-out={name}.tfplan", *variables)
+    tf("plan", "-refresh=false", f"-out={name}.tfplan", *variables)
     return f"{name}.tfplan"
 
 
