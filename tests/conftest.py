@@ -84,6 +84,9 @@ def pytest_configure(config):
         config.pluginmanager.register(schedule.LongestFirst(), "sentiment-pipeline-longest-first")
     if os.environ.get(schedule.RECORD_ENV) and not hasattr(config, "workerinput"):
         config.pluginmanager.register(schedule.Recorder(Path(os.environ[schedule.RECORD_ENV])))
+    if os.environ.get(schedule.CPU_ENV):
+        worker = getattr(config, "workerinput", {}).get("workerid", "main")
+        config.pluginmanager.register(schedule.CpuRecorder(Path(os.environ[schedule.CPU_ENV]), worker))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -170,3 +170,29 @@ class Recorder:
     def pytest_sessionfinish(self) -> None:
         kept = {nodeid: round(s, 1) for nodeid, s in sorted(self.seconds.items()) if s >= RECORD_MIN_S}
         self.out.write_text(json.dumps(kept, indent=1) + "\n")
+
+
+CPU_ENV = "SENTIMENT_TESTS_CPU"  # a folder: each worker appends "nodeid<TAB>cpu seconds" to its own file there
+
+
+class CpuRecorder:
+    """Each test's CPU seconds (set-up, call and teardown; the worker's own and its waited-for child processes'),
+    where the suite's time goes on two cores. A session fixture's cost falls on the first test that asks for it."""
+
+    def __init__(self, folder: Path, worker: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.out = folder / f"{worker}.tsv"
+
+    @staticmethod
+    def _cpu() -> float:
+        import resource
+
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        before = self._cpu()
+        yield
+        with self.out.open("a") as out:
+            out.write(f"{plain_nodeid(item.nodeid)}\t{self._cpu() - before:.1f}\n")
