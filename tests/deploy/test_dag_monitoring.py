@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import random
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -21,7 +20,7 @@ from sentiment_pipeline.deploy import orchestration as orch
 from sentiment_pipeline.errors import ConfigError
 from sentiment_pipeline.records import captures, record
 from sentiment_pipeline.records.store import LocalStore
-from support.airflow_harness import DagRunResult, clean_environ
+from support.airflow_harness import clean_environ, dags_test
 from support.project import BIN, ROOT, SAMPLE_RUN_ID
 
 DAG_ID = "sentiment_monitoring"
@@ -169,24 +168,6 @@ def test_a_retried_monitor_reads_the_record_its_first_attempt_left(tmp_path):
 
 
 # ---- `airflow dags test sentiment_monitoring` in local mode ---------------------------------------------------------
-def monitoring_dags_test(env: dict[str, str], conf: dict, timeout: float = 600) -> DagRunResult:
-    result = subprocess.run(
-        [str(BIN / "airflow"), "dags", "test", DAG_ID, "-c", json.dumps(conf)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=env.get("AIRFLOW_HOME"),
-    )
-    output = result.stdout + result.stderr
-    found = re.findall(rf"DagRun Finished: dag_id={DAG_ID}, .*?run_id=([^,]+),", output)
-    assert found, f"no finished run in the output (exit {result.returncode}):\n{output[-5000:]}"
-    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
-        (state,) = db.execute("select state from dag_run where run_id = ?", (found[-1],)).fetchone()
-        tasks = dict(db.execute("select task_id, state from task_instance where run_id = ?", (found[-1],)).fetchall())
-    return DagRunResult(result.returncode, output, found[-1], state, tasks)
-
-
 def retrain_events(env: dict[str, str], run_id: str) -> int:
     with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
         (count,) = db.execute(
@@ -248,7 +229,7 @@ def test_local_mode_records_a_report_on_the_served_runs_captured_answers(airflow
     predictor = load_predictor(record.download_model(store, SAMPLE_RUN_ID, tmp_path / "model"))
     _capture(tmp_path / "captures", texts, [answer["label"] for answer in predictor.predict(texts)])
 
-    result = monitoring_dags_test(_env(airflow_env, served_store, tmp_path / "captures"), {})
+    result = dags_test(_env(airflow_env, served_store, tmp_path / "captures"), {}, dag_id=DAG_ID)
 
     states = result.task_states
     assert {t: states[t] for t in TASKS[:3]} == dict.fromkeys(TASKS[:3], "success"), result.output[-6000:]
@@ -269,7 +250,7 @@ def test_drift_requests_a_retrain_then_fails_the_alert_with_the_reason(airflow_e
     _capture(tmp_path / "captures", texts, ["negative"] * len(texts))
     env = _env(airflow_env, served_store, tmp_path / "captures")
 
-    result = monitoring_dags_test(env, {"retrain_on_drift": True})
+    result = dags_test(env, {"retrain_on_drift": True}, dag_id=DAG_ID)
 
     assert result.state == "failed", result.output[-6000:]
     assert result.task_states == {
@@ -289,7 +270,7 @@ def test_drift_requests_a_retrain_then_fails_the_alert_with_the_reason(airflow_e
 def test_too_few_captured_answers_fail_the_monitor_with_the_reason(airflow_env, served_store, tmp_path):
     _capture(tmp_path / "captures", ["a quiet day"] * 10, ["neutral"] * 10)
 
-    result = monitoring_dags_test(_env(airflow_env, served_store, tmp_path / "captures"), {})
+    result = dags_test(_env(airflow_env, served_store, tmp_path / "captures"), {}, dag_id=DAG_ID)
 
     assert result.state == "failed" and result.task_states["monitor"] == "failed", result.output[-6000:]
     assert "only 10 captured answers" in result.output

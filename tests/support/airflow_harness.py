@@ -57,10 +57,10 @@ class DagRunResult:
     task_states: dict[str, str]
 
 
-def dags_test(env: dict[str, str], conf: dict, timeout: float = 600) -> DagRunResult:
-    """``airflow dags test sentiment_training -c CONF``; the run's state and task states read from the DB."""
+def dags_test(env: dict[str, str], conf: dict, timeout: float = 600, dag_id: str = DAG_ID) -> DagRunResult:
+    """``airflow dags test DAG_ID -c CONF``; the run's state and task states read from the DB."""
     result = subprocess.run(
-        [str(BIN / "airflow"), "dags", "test", DAG_ID, "-c", json.dumps(conf)],
+        [str(BIN / "airflow"), "dags", "test", dag_id, "-c", json.dumps(conf)],
         env=env,
         capture_output=True,
         text=True,
@@ -68,7 +68,7 @@ def dags_test(env: dict[str, str], conf: dict, timeout: float = 600) -> DagRunRe
         cwd=env.get("AIRFLOW_HOME"),
     )
     output = result.stdout + result.stderr
-    found = re.findall(r"DagRun Finished: dag_id=sentiment_training, .*?run_id=([^,]+),", output)
+    found = re.findall(rf"DagRun Finished: dag_id={dag_id}, .*?run_id=([^,]+),", output)
     assert found, f"no finished run in the output (exit {result.returncode}):\n{output[-5000:]}"
     run_id = found[-1]
     with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
