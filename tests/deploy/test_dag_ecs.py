@@ -171,6 +171,7 @@ def aws(moto, tmp_path_factory):
         "inference_task_family": "sentiment-inference",
         "inference_container": "bento",
         "endpoint_url": f"http://127.0.0.1:{balancer_port}",
+        "captures_uri": "s3://tweets-artifacts/captures",  # what the service captures: the monitoring DAG reads it
         # No SENTIMENT_CAPTURE_URI: the stand-in service does not capture; the deploy still carries these over.
         "inference_capture_environment": {"AWS_REGION": REGION, "SENTIMENT_CAPTURE_RATE": "0.5"},
     }
@@ -361,3 +362,67 @@ def test_the_gate_evaluates_against_the_run_the_ecs_service_serves(ecs_env, aws,
         assert dag_tasks.quality_gate(config, "aws_default") is (decision == "promote")
     with pytest.raises(orch.ConfigError, match="did not record a decision"):
         dag_tasks.quality_gate({**config, "run_id": "never-evaluated"}, "aws_default")
+
+
+def test_ecs_mode_monitors_the_served_runs_captures_as_a_fargate_task_and_alerts_on_drift(
+    ecs_env, aws, agent, sample_run
+):
+    """sentiment_monitoring in ECS mode: the run the service's revision names, its captured answers in S3, the
+    monitor as a container of the training image (Terraform's training task definition), its record read back."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from sentiment_pipeline.records import captures, record
+    from sentiment_pipeline.records.store import S3Store
+    from support.project import SAMPLE_RUN_ID
+
+    s3, ecs = aws["s3"], aws["ecs"]
+    for path in (sample_run / "runs" / SAMPLE_RUN_ID).rglob("*"):  # the served run's record, in the ECS store
+        if path.is_file():
+            s3.upload_file(str(path), "tweets-artifacts", f"pipeline/{path.relative_to(sample_run).as_posix()}")
+    current = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]["taskDefinition"]
+    definition = ecs.describe_task_definition(taskDefinition=current)["taskDefinition"]
+    revision = orch.task_definition_revision(definition, "bento", "repo:monitored", {orch.RUN_ID_ENV: SAMPLE_RUN_ID})
+    arn = ecs.register_task_definition(**revision)["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=arn)  # the service now serves that run
+    # 150 answers of the last day, of texts of no kind the model trained on, all "negative": drift
+    rng = random.Random(0)
+    texts = [" ".join("".join(rng.choices("bcdfghjklmnpqrstvwxz", k=7)) for _ in range(6)) for _ in range(150)]
+    version, when = record.tag_version(SAMPLE_RUN_ID), datetime.now(UTC) - timedelta(hours=1)
+    lines = [
+        captures.capture_line(
+            request_id=f"req-{i}",
+            time=(when + timedelta(seconds=i)).isoformat(timespec="milliseconds"),
+            model=f"tweet_sentiment:{version}",
+            route="predict",
+            text=text,
+            text_facts=None,
+            label="negative",
+            scores={"negative": 0.9, "neutral": 0.05, "positive": 0.05},
+        )
+        for i, text in enumerate(texts)
+    ]
+    S3Store(aws["variable"]["captures_uri"], client=s3).write_bytes(
+        captures.segment_key(version, when, "w0", 0), captures.encode_segment(lines)
+    )
+    launched = len(agent.launches)
+
+    result = dags_test(ecs_env, {}, dag_id="sentiment_monitoring")
+
+    assert result.state == "failed", result.output[-8000:]
+    assert result.task_states == {
+        "resolve_monitor": "success",
+        "monitor": "success",
+        "read_outcome": "success",
+        "request_retrain": "skipped",  # the form's retrain_on_drift is off
+        "alert": "failed",
+    }, result.output[-8000:]
+    [monitor] = agent.launches[launched:]
+    assert monitor.container == "training" and monitor.exit_code == 0
+    assert monitor.command[:8] == [
+        "sentiment-pipeline", "monitor", "--store", "s3://tweets-artifacts/pipeline",
+        "--captures", "s3://tweets-artifacts/captures", "--run-id", SAMPLE_RUN_ID,
+    ]  # fmt: skip
+    written = _s3_json(s3, f"monitoring/{result.run_id}/manifest.json")
+    assert written["status"] == "succeeded" and written["drift"] is True and written["captures"]["n"] == 150
+    assert f"drift in run {SAMPLE_RUN_ID}'s captured answers:" in result.output
