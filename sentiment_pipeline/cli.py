@@ -109,6 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             verbose=args.verbose,
             report_code=args.report_code,
             lease_s=args.lease,
+            sweep=args.sweep_id,
         )
     except RunFailed as exc:
         return _run_failed(exc)
@@ -342,6 +343,31 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return EXIT_DRIFT if args.fail_on_drift and summary.get("drift") else 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .training.sweep import default_parallel, plan_sweep, sweep
+
+    if args.parallel is not None and args.parallel < 1:
+        raise UsageError(f"--parallel must be 1 or more, got {args.parallel}")
+    plan = plan_sweep(args.grid, args.param, args.sweep_id)  # every point checked before anything runs
+    store = _open_store(args.store)
+    result = sweep(plan, args.data, store, args.eval_data, args.parallel or default_parallel(len(plan.points)))
+    print(f"report: {result['report']}", file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "sweep_id": result["sweep_id"],
+                "best": result["best"],
+                "points": len(result["points"]),
+                "failed_points": result["failed_points"],
+                "texts": (result["texts"] or {}).get("n"),
+                "json": result["json"],
+                "report": result["report"],
+            }
+        )
+    )
+    return 1 if result["failed_points"] else 0
+
+
 def _time_arg(text: str | None, default):
     from .training.monitor_report import parse_time
 
@@ -383,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long the run's claim on its id outlives its last heartbeat (every 30 s); a run of the same id after "
         "that takes it over (default: env SENTIMENT_PIPELINE_LEASE_S, else 120; 10 to 3600)",
+    )
+    run.add_argument(
+        "--sweep-id",
+        default=None,
+        help="record the run as a point of this sweep (`sweep` sets it); a point leaves latest.json alone",
     )
     run.add_argument(
         "-p",
@@ -529,6 +560,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_report_code(monitor)
     monitor.set_defaults(func=cmd_monitor)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run every point of a parameter grid as a run of its own, then rank them on the same texts",
+    )
+    sweep.add_argument(
+        "--data",
+        **_env_default("SENTIMENT_PIPELINE_DATA"),
+        help="labelled text,label_text CSV or Parquet, as for `run` (env SENTIMENT_PIPELINE_DATA)",
+    )
+    _add_store(sweep)
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        required=True,
+        metavar="KEY=V1,V2",
+        help="a swept parameter and its values (repeatable: the points are every combination, at most 64)",
+    )
+    sweep.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter every point uses (repeatable); split_seed, val_size and test_size can only be fixed",
+    )
+    _add_eval_data(sweep, "rank the points on this file instead of their shared test split")
+    sweep.add_argument(
+        "--parallel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="points running at once on this machine (default: one per two cores)",
+    )
+    sweep.add_argument(
+        "--sweep-id",
+        default=None,
+        help="the sweep's id (default: UTC timestamp + random suffix); its points are <sweep id>-p01, -p02, ...; "
+        "run again with the same id, a sweep keeps the points that succeeded",
+    )
+    sweep.set_defaults(func=cmd_sweep)
 
     sample = commands.add_parser("sample", help="write the small synthetic dataset the default run uses")
     sample.add_argument("--out", default="data/sample.csv")

@@ -199,8 +199,10 @@ def test_only_records_spells_a_record_file_name():
 
     names = {record.PARAMS, record.METRICS, record.MANIFEST, record.REPRODUCTION, record.GATE, record.LATEST}
     names |= {record.DEPLOYED, record.INDEX, record.BENTO_CONTEXT, *(record.split_path(p) for p in ("train", "test"))}
+    names |= {record.SWEEP, record.SWEEP_NOTEBOOK, record.SWEEP_REPORT}
     record_parts = ("train", "val", "test")
     folders = (record.RUNS, record.NOTEBOOKS_DIR, record.REPORTS_DIR, record.COMPARISONS, record.MODEL_DIR, "bento/")
+    folders += (record.SWEEPS,)
 
     def is_record_path(value: str) -> bool:
         if " " in value:

@@ -16,14 +16,19 @@ import psutil
 import pytest
 from nbstripout import strip_output
 
-from sentiment_pipeline.training.notebook_execution import COMPARISON_NOTEBOOK, MONITOR_NOTEBOOK, PIPELINE_NOTEBOOKS
+from sentiment_pipeline.training.notebook_execution import (
+    COMPARISON_NOTEBOOK,
+    MONITOR_NOTEBOOK,
+    PIPELINE_NOTEBOOKS,
+    SWEEP_NOTEBOOK,
+)
 from support.project import BIN, NOTEBOOKS, ROOT, free_port, wait_for_port
 
 ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
 def test_the_notebooks_are_the_pipelines():
-    assert {p.stem for p in ALL} == {*PIPELINE_NOTEBOOKS, COMPARISON_NOTEBOOK, MONITOR_NOTEBOOK}
+    assert {p.stem for p in ALL} == {*PIPELINE_NOTEBOOKS, COMPARISON_NOTEBOOK, MONITOR_NOTEBOOK, SWEEP_NOTEBOOK}
     assert not (ROOT / "sentiment_pipeline" / "training" / "notebooks").exists(), "a second copy in the package"
 
 
@@ -169,7 +174,9 @@ def test_make_lab_opens_the_notebooks_with_the_project_environment_as_kernel(tmp
                     time.sleep(0.5)
 
         listed = {item["name"] for item in get("/api/contents/")["content"]}
-        assert {f"{name}.ipynb" for name in (*PIPELINE_NOTEBOOKS, COMPARISON_NOTEBOOK, MONITOR_NOTEBOOK)} <= listed
+        assert {
+            f"{name}.ipynb" for name in (*PIPELINE_NOTEBOOKS, COMPARISON_NOTEBOOK, MONITOR_NOTEBOOK, SWEEP_NOTEBOOK)
+        } <= listed
         assert get("/api/kernelspecs")["default"] == "python3"
         started = get_post(port, token, "/api/kernels", {"name": "python3"})
         kernels = [

@@ -92,13 +92,15 @@ def params_document(
     params: Mapping[str, Any],
     eval_data: Mapping[str, Any] | None = None,
     reproduces: str | None = None,
+    sweep: str | None = None,
 ) -> dict[str, Any]:
-    """``params.json``: every parameter used and the data it ran on; ``eval_data`` and ``reproduces`` when used."""
+    """``params.json``: every parameter used and the data it ran on; ``eval_data``, ``reproduces`` and ``sweep``
+    (the sweep the run is a point of) when used."""
     return {
         "run_id": run_id,
         "data": dict(data),
         "params": dict(params),
-        **_present(eval_data=dict(eval_data or {}), reproduces=reproduces),
+        **_present(eval_data=dict(eval_data or {}), reproduces=reproduces, sweep=sweep),
     }
 
 
@@ -385,3 +387,72 @@ def monitoring_summaries(store: Store) -> list[dict[str, Any]]:
         if isinstance(document, dict) and isinstance(document.get("monitor_id"), str):
             found.append(document)
     return sorted(found, key=lambda document: str(document.get("started_at") or ""), reverse=True)
+
+
+def sweep_summaries(store: Store) -> list[dict[str, Any]]:
+    """Every sweep document that can be read (newest first): what the index lists."""
+    found = []
+    for key in store.list(record.SWEEPS):
+        if not key.endswith(f"/{record.SWEEP}") or key.count("/") != 2:
+            continue
+        try:
+            document = record.read_json(store, key)
+        except (StoreError, OSError):
+            continue
+        if isinstance(document, dict) and isinstance(document.get("sweep_id"), str):
+            found.append(document)
+    return sorted(found, key=lambda document: str(document.get("started_at") or ""), reverse=True)
+
+
+def sweep_document(
+    sweep_id: str,
+    *,
+    started_at: str,
+    duration_s: float,
+    grid: Mapping[str, Sequence[Any]],
+    fixed: Mapping[str, Any],
+    data: Mapping[str, Any],
+    parallel: int,
+    points: Sequence[Mapping[str, Any]],
+    texts: Mapping[str, Any] | None,
+    best: str | None,
+    labels: Sequence[str],
+    resamples: int,
+) -> dict[str, Any]:
+    """``sweeps/<sweep_id>/sweep.json``: the grid, what every point ran with and how it ended, and the ranking of
+    the points that succeeded: each one's macro-F1 on the same texts, with the paired bootstrap interval of its
+    difference to the best point's and McNemar's test against it (``training/sweep.py``)."""
+    failed = [point["run_id"] for point in points if point["status"] != record.SUCCEEDED]
+    return {
+        "sweep_id": sweep_id,
+        "started_at": started_at,
+        "finished_at": record.utc_now(),
+        "duration_s": duration_s,
+        "status": record.SUCCEEDED if not failed else record.FAILED,
+        "failed_points": failed,
+        "grid": {name: list(values) for name, values in grid.items()},
+        "fixed": dict(fixed),
+        "data": dict(data),
+        "parallel": parallel,
+        "texts": dict(texts) if texts else None,
+        "labels": list(labels),
+        "resamples": resamples,
+        "best": best,
+        "points": [dict(point) for point in points],
+    }
+
+
+def write_sweep(store: Store, document: Mapping[str, Any], notebook: bytes | None, html: str | None) -> dict[str, str]:
+    """Store a sweep's document, and its executed notebook and report when there are any; their URIs."""
+    sweep_id = document["sweep_id"]
+    out = {}
+    files = {
+        record.SWEEP: record.to_json_bytes(document),
+        record.SWEEP_NOTEBOOK: notebook,
+        record.SWEEP_REPORT: html.encode("utf-8") if html is not None else None,
+    }
+    for name, data in files.items():
+        if data is not None:
+            store.write_bytes(record.sweep_key(sweep_id, name), data)
+            out[name] = store.uri_for(record.sweep_key(sweep_id, name))
+    return out

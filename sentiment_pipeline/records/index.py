@@ -113,6 +113,7 @@ def _summary(store: Store, run_id: str, names: set[str]) -> dict:
         "reports": [name for name in REPORTS if record.report_path(name) in names],
         "has_metrics": bool(metrics),
         "reproduces": reproduces,
+        "sweep": params.get("sweep") if isinstance(params.get("sweep"), str) else None,
         "reproduction": reproduction or None,
         "reproduced_by": [],
         "comparisons": _comparisons(names, read),
@@ -359,6 +360,9 @@ def _row(run: dict, latest: str | None, served: str | None = None, monitoring: l
     links += [f'<a href="{base}manifest.json">manifest</a>'] if status != "incomplete" else []
     comparisons = "".join(f"<div class=rel>{_comparison(run, c, served)}</div>" for c in run["comparisons"])
     comparisons += _monitoring(monitoring or [])
+    if run.get("sweep"):
+        report = _href(record.sweep_key(run["sweep"], record.SWEEP_REPORT))
+        comparisons += f'<div class=rel>point of sweep <a href="{report}">{escape(run["sweep"])}</a></div>'
     duration = f"{run['duration_s']:.0f} s" if isinstance(run["duration_s"], (int, float)) else "–"
     badge = f'<span class="badge" style="background:{color}">{escape(status)}</span>'
     if rid == latest:
@@ -411,15 +415,48 @@ def _header(runs: list[dict], latest: str | None, deployed: dict | None, store_u
     )
 
 
+SWEEPS_SHOWN = 10  # the newest sweeps listed above the runs
+
+
+def _sweeps(sweeps: list[dict]) -> str:
+    """The newest sweeps: when, the grid, the best point (a link to its row) and the report."""
+    if not sweeps:
+        return ""
+    items = []
+    for sweep in sweeps[:SWEEPS_SHOWN]:
+        sid = str(sweep["sweep_id"])
+        grid = "; ".join(
+            f"{escape(str(name))} = {escape(', '.join(map(str, values)))}"
+            for name, values in (sweep.get("grid") or {}).items()
+        )
+        best = sweep.get("best")
+        best_text = "no point succeeded"
+        if best:
+            best_text = f'best <a href="{_anchor(str(best))}"><code>{escape(str(best))}</code></a>'
+
+        failed = len(sweep.get("failed_points") or [])
+        failed_text = f' <span class="badge" style="background:#cf222e">{failed} failed</span>' if failed else ""
+        report = _href(record.sweep_key(sid, record.SWEEP_REPORT))
+        items.append(
+            f'<li><a href="{report}">sweep <code>{escape(sid)}</code></a> {_when(str(sweep.get("started_at") or ""))}'
+            f": {len(sweep.get('points') or [])} points ({grid}); {best_text}{failed_text}</li>"
+        )
+    more = len(sweeps) - SWEEPS_SHOWN
+    tail = f"<p class=muted>and {more} earlier sweep(s) under <code>sweeps/</code></p>" if more > 0 else ""
+    return f"<h2>Sweeps</h2><ul class=sweeps>{''.join(items)}</ul>{tail}"
+
+
 def render_index(
     runs: list[dict],
     latest_run_id: str | None,
     deployed: dict | None = None,
     store_uri: str | None = None,
     monitoring: list[dict] | None = None,
+    sweeps: list[dict] | None = None,
 ) -> str:
     """The whole page as a string; ``deployed``: ``deployed.json`` if there is one; ``monitoring``: the monitoring
-    records' manifests (newest first), listed on the row of the run whose model they checked."""
+    records' manifests (newest first), listed on the row of the run whose model they checked; ``sweeps``: the sweep
+    documents (newest first), listed above the runs."""
     served = _run_ref(deployed)
     by_run: dict[str, list[dict]] = defaultdict(list)
     for report in monitoring or []:
@@ -430,7 +467,8 @@ def render_index(
 <html lang="en"><head><meta charset="utf-8"><title>Tweet sentiment runs</title>
 <style>
 body{{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2328}}
-h1{{margin:0 0 4px}} .muted{{color:#57606a;margin:4px 0}}
+h1{{margin:0 0 4px}} .muted{{color:#57606a;margin:4px 0}} h2{{font-size:18px;margin:20px 0 4px}}
+ul.sweeps{{font-size:14px;margin:4px 0;padding-left:20px}} ul.sweeps li{{margin:3px 0}}
 table{{border-collapse:collapse;width:100%;font-size:14px;margin-top:16px}}
 th,td{{border-bottom:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}}
 th{{background:#f6f8fa}} td.num{{text-align:right;font-variant-numeric:tabular-nums}}
@@ -446,6 +484,7 @@ tr.error td{{color:#cf222e;font-size:13px;border-bottom:1px solid #d0d7de;paddin
 <h1>Tweet sentiment runs</h1>
 {_header(runs, latest_run_id, deployed, store_uri)}
 {_chart(runs)}
+{_sweeps(sweeps or [])}
 <table><thead><tr><th>run</th><th>status</th><th>started</th><th>duration</th><th>data</th><th>key parameters</th>
 <th>LSTM macro-F1</th><th>baseline macro-F1</th><th>LSTM − baseline</th><th>accuracy</th><th>reports</th></tr></thead>
 <tbody>{rows}</tbody></table></body></html>
@@ -457,7 +496,14 @@ def write_index(store: Store) -> str:
     # Read without an exists() first: a missing file reads as an error, which _json treats as absent.
     latest = _run_ref(_json(store, record.LATEST, {record.LATEST}))
     deployed = _json(store, record.DEPLOYED, {record.DEPLOYED})
-    page = render_index(collect_runs(store), latest, deployed, store.uri, documents.monitoring_summaries(store))
+    page = render_index(
+        collect_runs(store),
+        latest,
+        deployed,
+        store.uri,
+        documents.monitoring_summaries(store),
+        documents.sweep_summaries(store),
+    )
     store.write_bytes(record.INDEX, page.encode("utf-8"))
     return store.uri_for(record.INDEX)
 

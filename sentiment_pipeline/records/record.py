@@ -23,6 +23,10 @@ RUNS = "runs/"  # runs/<run_id>/: one run's record
 MONITORING = "monitoring/"  # monitoring/<monitor_id>/: one `monitor` report on a served model's captured answers
 DRIFT = "drift.json"  # in a monitoring record: the checks' results (docs/monitoring.md)
 MONITOR_REPORT = "report.html"  # in a monitoring record, beside the executed monitor.ipynb
+SWEEPS = "sweeps/"  # sweeps/<sweep_id>/: one `sweep`'s ranking of its points (each point a run of runs/)
+SWEEP = "sweep.json"  # in a sweep record: the points, their scores on the same texts, the ranking
+SWEEP_NOTEBOOK = "sweep.ipynb"  # in a sweep record: the executed notebook that presents sweep.json
+SWEEP_REPORT = "sweep.html"  # the same rendered to HTML
 LATEST = "latest.json"
 INDEX = "index.html"
 DEPLOYED = "deployed.json"  # local-mode Airflow: the run whose bento was built last (ECS mode asks ECS instead)
@@ -90,6 +94,15 @@ def run_key(run_id: str, name: str = "") -> str:
 
 def monitoring_key(monitor_id: str, name: str = "") -> str:
     return f"{MONITORING}{monitor_id}/{name}"
+
+
+def sweep_key(sweep_id: str, name: str = "") -> str:
+    return f"{SWEEPS}{sweep_id}/{name}"
+
+
+def sweep_point_id(sweep_id: str, index: int) -> str:
+    """The run id of a sweep's ``index``-th point (1-based): the sweep's id and the point's number."""
+    return check_run_id(f"{sweep_id}-p{index:02d}")
 
 
 _TAG_MAX = 63  # BentoML's limit for a tag version

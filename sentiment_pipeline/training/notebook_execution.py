@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 PIPELINE_NOTEBOOKS: tuple[str, ...] = ("preprocess", "train")
 COMPARISON_NOTEBOOK = "compare"  # `sentiment-pipeline compare`'s report, rendered from a comparison's JSON
 MONITOR_NOTEBOOK = "monitor"  # `sentiment-pipeline monitor`'s report on a served model's captured answers
+SWEEP_NOTEBOOK = "sweep"  # `sentiment-pipeline sweep`'s report, rendered from a sweep's JSON
 
 
 def declared_parameters(notebook: Path) -> set[str]:

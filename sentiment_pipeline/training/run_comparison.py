@@ -62,10 +62,7 @@ def load_run(store: Store, run_id: str, workdir: Path) -> RecordedRun:
     manifest = record.succeeded_manifest(store, run_id)
     params = record.read_params(store, run_id, manifest)
     metrics = json.loads(record.read_verified(store, run_id, record.METRICS, manifest))
-    splits = {
-        name: read_split(io.BytesIO(record.read_verified(store, run_id, record.split_path(name), manifest)))
-        for name in SPLITS
-    }
+    splits = load_splits(store, run_id, manifest)
     model_dir = record.download_model(store, run_id, workdir / "model")
     if (model_dir / ONNX_FILE).is_file():
         predictor, runtime = load_predictor(model_dir), "onnx"
@@ -74,6 +71,15 @@ def load_run(store: Store, run_id: str, workdir: Path) -> RecordedRun:
 
         predictor, runtime = load_keras_predictor(model_dir), "keras"
     return RecordedRun(run_id, params.get("params", {}), params.get("data", {}), metrics, splits, predictor, runtime)
+
+
+def load_splits(store: Store, run_id: str, manifest: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+    """A succeeded run's train, val and test splits, each file checked against its manifest."""
+    manifest = manifest or record.succeeded_manifest(store, run_id)
+    return {
+        name: read_split(io.BytesIO(record.read_verified(store, run_id, record.split_path(name), manifest)))
+        for name in SPLITS
+    }
 
 
 def check_record(store: Store, run_id: str) -> None:

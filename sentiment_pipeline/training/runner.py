@@ -101,6 +101,7 @@ class _Run:
         self.data_info: dict[str, Any] = {}
         self.eval_data_info: dict[str, Any] | None = None
         self.reproduces: str | None = None
+        self.sweep: str | None = None  # the sweep this run is a point of
         self.notebooks: dict[str, dict[str, Any]] = {}  # the source notebooks: sha256, edited, origin
         self.step = "start"
         self.report_code = False  # keep the notebooks' code in the HTML reports (hidden by default)
@@ -109,7 +110,9 @@ class _Run:
         return record.run_key(self.run_id, name)
 
     def params_document(self, params: dict[str, Any]) -> dict[str, Any]:
-        return documents.params_document(self.run_id, self.data_info, params, self.eval_data_info, self.reproduces)
+        return documents.params_document(
+            self.run_id, self.data_info, params, self.eval_data_info, self.reproduces, self.sweep
+        )
 
     def put(self, name: str, data: bytes) -> None:
         self.store.write_bytes(self.key(name), data)
@@ -436,6 +439,7 @@ def run_pipeline(
     verbose: bool = False,
     report_code: bool = False,
     lease_s: float | None = None,
+    sweep: str | None = None,
 ) -> RunResult:
     """Run preprocess and train notebooks on ``data_uri``, recording everything in ``store``.
 
@@ -449,7 +453,9 @@ def run_pipeline(
     cells' output on the console too (the default is one line per step; the record has everything).
     ``report_code``: the HTML reports keep the notebooks' code (hidden by default; the executed notebooks keep it).
     ``lease_s``: how long the run's claim on its id outlives its last heartbeat (default: $SENTIMENT_PIPELINE_LEASE_S,
-    else LEASE_S); a run of the same id after that takes it over.
+    else LEASE_S); a run of the same id after that takes it over. ``sweep``: the sweep this run is a point of
+    (``sentiment-pipeline sweep``); params.json names it, and like a reproduction it leaves ``latest.json`` alone
+    (the sweep ranks its points; the best one is promoted through the quality gate, not by finishing last).
     """
     params = run_params.resolve(overrides)
     lease = lease_seconds(lease_s)
@@ -462,6 +468,7 @@ def run_pipeline(
 
     run = _Run(store, run_id, progress, lease)
     run.reproduces = reproduces
+    run.sweep = record.check_run_id(sweep) if sweep else None
     run.report_code = report_code
     run.notebooks = notebook_sources.describe(source, notebook_execution.PIPELINE_NOTEBOOKS)
     run.claim(take_over_stale)  # also proves the store is writable before any real work
@@ -673,13 +680,14 @@ def _execute(
             progress(f"  reproduction: {summary(reproduction)}")
         heartbeat.__exit__()
         run.write_manifest("succeeded")
-        if not run.reproduces:
+        moves_latest = not (run.reproduces or run.sweep)
+        if moves_latest:
             documents.write_latest(store, run_id, metrics["model"]["macro_f1"])
         lstm, baseline = metrics["model"]["macro_f1"], metrics["baseline"]["macro_f1"]
         progress(
             f"succeeded in {time.perf_counter() - run.clock:.0f} s: macro-F1 {lstm:.4f} against the baseline's "
             f"{baseline:.4f} ({lstm - baseline:+.4f}{_interval_reading(metrics)})"
-            + ("" if run.reproduces else f"; latest.json -> {run_id}")
+            + (f"; latest.json -> {run_id}" if moves_latest else "")
         )
         reports = ", ".join(Path(record.report_path(name)).name for name in executed)
         progress(f"reports: {store.uri_for(run.key(record.REPORTS_DIR))} ({reports})")

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sentiment_pipeline.training.notebook_execution import COMPARISON_NOTEBOOK, MONITOR_NOTEBOOK, PIPELINE_NOTEBOOKS
+from sentiment_pipeline.training.notebook_execution import (
+    COMPARISON_NOTEBOOK,
+    MONITOR_NOTEBOOK,
+    PIPELINE_NOTEBOOKS,
+    SWEEP_NOTEBOOK,
+)
 from support.project import ROOT, constraint
 from support.terraform import run
 
@@ -87,7 +92,8 @@ def test_training_image_contract():
     assert setuptools["package-dir"]["sentiment_pipeline.notebooks"] == "notebooks"
     [pattern] = setuptools["package-data"]["sentiment_pipeline.notebooks"]
     shipped = {p.name for p in (ROOT / "notebooks").glob(pattern)}
-    assert shipped == {f"{name}.ipynb" for name in (*PIPELINE_NOTEBOOKS, COMPARISON_NOTEBOOK, MONITOR_NOTEBOOK)}
+    reports = (COMPARISON_NOTEBOOK, MONITOR_NOTEBOOK, SWEEP_NOTEBOOK)
+    assert shipped == {f"{name}.ipynb" for name in (*PIPELINE_NOTEBOOKS, *reports)}
     assert "COPY notebooks/ notebooks/" in text, "the wheel stage builds the notebooks into the package"
 
 
