@@ -92,9 +92,10 @@ def apply_replan_destroy(stack: MotoStack, scratch: Path) -> None:
     tf("init")
     try:
         tf("apply", "-auto-approve")
-        outputs = {k: v["value"] for k, v in json.loads(tf("output", "-json").stdout).items()}
+        state = json.loads(tf("show", "-json").stdout)  # each terraform command loads the provider: seconds of CPU
+        outputs = {k: v["value"] for k, v in state["values"]["outputs"].items()}
         check_outputs(outputs)
-        check_state(json.loads(tf("show", "-json").stdout))
+        check_state(state)
         check_created_resources(outputs, moto_endpoint)
         check_capture(outputs, moto_endpoint)
         check_airflow_task_definition(outputs, moto_endpoint)
