@@ -108,6 +108,11 @@ class TweetTokenizer:
         self.ngram_index = _build_index(ngrams, self.max_ngrams, self.min_count)
         self.char_index = _build_index(chars, self.max_chargrams, self.min_count)
         self._char_ids.clear()
+        if not self.word_index:  # every text would be unknown words only: say why instead of "not fitted" later
+            raise ValueError(
+                f"no word occurs at least min_count={self.min_count} times in the {len(token_lists):,} training "
+                f"texts ({len(words):,} distinct words): lower min_count"
+            )
         return self
 
     def tokenize(self, texts: Iterable[str]) -> list[list[str]]:

@@ -23,6 +23,8 @@ def test_fit_is_deterministic_and_ranked_by_frequency():
     assert first.word_index == second.word_index
     assert first.word_index["good"] == 2  # most frequent word gets the first id after pad/oov
     assert TweetTokenizer(min_count=2).fit(TRAIN).word_index.keys() == {"good", "day", "bad"}
+    with pytest.raises(ValueError, match=r"no word occurs at least min_count=100 times in the 5 training texts"):
+        TweetTokenizer(min_count=100).fit(TRAIN)
 
 
 def test_encode_pads_truncates_and_marks_unknown_words():

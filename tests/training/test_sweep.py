@@ -104,6 +104,7 @@ def test_a_sweep_runs_its_points_ranks_those_that_succeed_and_fails_on_the_one_t
     p01, p02, p03 = document["points"]
     assert (p01["params"], p03["params"]) == ({"min_count": 1}, {"min_count": 1000000})
     assert p03["status"] == "failed" and p03["error"].startswith("error: run s-p03 failed in train")
+    assert "no word occurs at least min_count=1000000 times" in p03["error"]
     assert "macro_f1" not in p03 and p03["last_lines"]
     best, other = (p01, p02) if document["best"] == "s-p01" else (p02, p01)
     assert best["rank"] == 1 and other["rank"] == 2 and best["macro_f1"] >= other["macro_f1"]
