@@ -344,13 +344,17 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .training.sweep import default_parallel, plan_sweep, sweep
+    from .sweep_plan import default_parallel, plan_sweep
+    from .training.sweep import sweep
 
     if args.parallel is not None and args.parallel < 1:
         raise UsageError(f"--parallel must be 1 or more, got {args.parallel}")
+    if args.rank_only and not args.sweep_id:
+        raise UsageError("--rank-only ranks the points of an existing sweep: give its --sweep-id")
     plan = plan_sweep(args.grid, args.param, args.sweep_id)  # every point checked before anything runs
     store = _open_store(args.store)
-    result = sweep(plan, args.data, store, args.eval_data, args.parallel or default_parallel(len(plan.points)))
+    parallel = args.parallel or default_parallel(len(plan.points))
+    result = sweep(plan, args.data, store, args.eval_data, parallel, rank_only=args.rank_only)
     print(f"report: {result['report']}", file=sys.stderr)
     print(
         json.dumps(
@@ -600,6 +604,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the sweep's id (default: UTC timestamp + random suffix); its points are <sweep id>-p01, -p02, ...; "
         "run again with the same id, a sweep keeps the points that succeeded",
+    )
+    sweep.add_argument(
+        "--rank-only",
+        action="store_true",
+        help="run no point: rank the points of --sweep-id as their records stand (the Airflow DAG runs them itself)",
     )
     sweep.set_defaults(func=cmd_sweep)
 

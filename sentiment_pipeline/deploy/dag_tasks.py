@@ -27,14 +27,18 @@ from ..records.record import (
     GATE,
     MANIFEST,
     MONITOR_REPORT,
+    SWEEP,
+    SWEEP_REPORT,
     check_run_id,
     monitoring_key,
     read_deployed_run_id,
     read_json,
     read_metrics,
     run_key,
+    sweep_key,
 )
 from ..records.store import S3Store, Store, open_store, s3_config
+from ..sweep_plan import plan_sweep, point_command, value_text
 from . import orchestration as orch
 from . import store_view
 from .packaging import local_executable
@@ -463,3 +467,81 @@ def drift_alert(outcome: Mapping[str, Any]) -> str | None:
         return None
     first = (outcome.get("sentences") or ["drift"])[0]
     return f"drift in run {outcome.get('run_id')}'s captured answers: {first} (report: {outcome.get('report')})"
+
+
+# ---- sentiment_sweep ----------------------------------------------------------------------------------------------
+
+
+def sweep_arguments(form: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The form's ``grid`` ({"lstm_units": [16, 32]}) and ``params`` ({"epochs": 1}) as ``--grid``/``-p`` pairs."""
+    grid, params = form.get("grid") or {}, form.get("params") or {}
+    if not isinstance(grid, Mapping) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise orch.ConfigError(
+            f'grid must map parameters to lists of values, e.g. {{"lstm_units": [16, 32]}}: {grid!r}'
+        )
+    if not isinstance(params, Mapping):
+        raise orch.ConfigError(f'params must map parameters to values, e.g. {{"epochs": 1}}: {params!r}')
+    grid_pairs = [f"{name}={','.join(value_text(v) for v in values)}" for name, values in grid.items()]
+    return grid_pairs, [f"{name}={value_text(value)}" for name, value in params.items()]
+
+
+def resolve_sweep_config(
+    mode: str, form: Mapping[str, Any], run_id: str, project_dir: Path, aws_conn_id: str | None = "aws_default"
+) -> dict[str, Any]:
+    """The sweep checked before any task starts (``sweep_plan.plan_sweep``; its id is the DAG run's) and every
+    command composed: one ``sentiment-pipeline run`` per point (a Fargate task, or a local process), then
+    ``sentiment-pipeline sweep --rank-only`` over the points' records. A retried point runs its run id again."""
+    grid_pairs, param_pairs = sweep_arguments(form)
+    plan = plan_sweep(grid_pairs, param_pairs, check_run_id(run_id))
+    if mode == "local":
+        local = _local_config(form, run_id, [], project_dir)
+        data, store, eval_data = local["data_uri"], local["store_uri"], local["eval_data_uri"] or None
+        exe = local_executable("sentiment-pipeline")
+        commands = [[exe, *point_command(plan, i, data, store, eval_data)[1:]] for i in range(len(plan.points))]
+        rank = [exe, *orch.sweep_rank_command(data, store, plan.sweep_id, grid_pairs, param_pairs, eval_data)[1:]]
+        return {"mode": mode, "sweep_id": plan.sweep_id, "store_uri": store, "point_commands": commands,
+                "rank_command": rank, "points": len(plan.points)}  # fmt: skip
+    config = orch.parse_config(_variable())
+    _check_region(aws_conn_id, config["region"])
+    data = orch.choose(form.get("data_uri"), None, config["data_uri"], "dataset URI")
+    eval_data = orch.choose_optional(form.get("eval_data_uri"), orch.EVAL_DATA_ENV, config[orch.EVAL_DATA_KEY]) or None
+    store, training = config["store_uri"], config["training_container"]
+    env = {"AWS_DEFAULT_REGION": config["region"], "SENTIMENT_PIPELINE_STORE": store, "AIRFLOW_DAG_RUN_ID": run_id}
+    spot = bool(form.get("fargate_spot"))
+    return {
+        **config,
+        "mode": mode,
+        "sweep_id": plan.sweep_id,
+        "points": len(plan.points),
+        "network_configuration": orch.network_configuration(config),
+        # Fargate Spot: cheaper, and a point ECS takes back fails its task; its retry runs the same run id again
+        "launch_type": None if spot else "FARGATE",
+        "capacity_provider_strategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}] if spot else None,
+        "point_overrides": [
+            orch.container_overrides(training, point_command(plan, i, data, store, eval_data), env)
+            for i in range(len(plan.points))
+        ],
+        "rank_overrides": orch.container_overrides(
+            training, orch.sweep_rank_command(data, store, plan.sweep_id, grid_pairs, param_pairs, eval_data), env
+        ),
+    }
+
+
+def read_sweep_outcome(config: Mapping[str, Any], aws_conn_id: str | None) -> dict[str, Any]:
+    """The ranking's ``sweep.json`` from the store: the best point, or the failure with its reason (every point
+    failed, some did, or the ranking never wrote the document)."""
+    store = open_run_store(config["store_uri"], aws_conn_id)
+    key = sweep_key(config["sweep_id"], SWEEP)
+    if not store.exists(key):
+        raise orch.ConfigError(f"no {store.uri_for(key)}: the ranking did not finish (its task log says why)")
+    document = read_json(store, key)
+    report = store.uri_for(sweep_key(config["sweep_id"], SWEEP_REPORT))
+    failed = document.get("failed_points") or []
+    log.info("sweep %s: best %s of %d points; report %s", config["sweep_id"], document.get("best"),
+             len(document.get("points") or []), report)  # fmt: skip
+    if failed:
+        raise orch.ConfigError(
+            f"{len(failed)} of {len(document.get('points') or [])} points failed ({', '.join(failed)}); "
+            f"best of the rest: {document.get('best') or 'none'}; report: {report}"
+        )
+    return {"sweep_id": config["sweep_id"], "best": document.get("best"), "report": report}

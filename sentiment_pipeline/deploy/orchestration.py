@@ -184,6 +184,21 @@ def gate_command(
     return [*command, *(["--eval-data", eval_data] if eval_data else [])]
 
 
+def sweep_rank_command(
+    data_uri: str,
+    store_uri: str,
+    sweep_id: str,
+    grid_pairs: Sequence[str],
+    param_pairs: Sequence[str],
+    eval_data_uri: str | None = None,
+) -> list[str]:
+    """``sentiment-pipeline sweep --rank-only``: rank the points the DAG's tasks ran (the same grid, checked again)."""
+    command = ["sentiment-pipeline", "sweep", "--data", data_uri, "--store", store_uri, "--sweep-id", sweep_id]
+    command += [arg for pair in grid_pairs for arg in ("--grid", pair)]
+    command += [arg for pair in param_pairs for arg in ("-p", pair)]
+    return [*command, "--rank-only", *(["--eval-data", eval_data_uri] if eval_data_uri else [])]
+
+
 def monitor_command(store_uri: str, captures_uri: str, run: str, since: str, until: str, monitor_id: str) -> list[str]:
     """``sentiment-pipeline monitor`` over one window of a run's captured answers, recorded as ``monitor_id``."""
     command = ["sentiment-pipeline", "monitor", "--store", store_uri, "--captures", captures_uri]

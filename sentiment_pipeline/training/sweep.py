@@ -11,7 +11,6 @@ stop the others; the sweep records it and exits non-zero.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -29,106 +28,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ParamError
-from ..params import parse_overrides, resolve
 from ..records import documents, record
 from ..records.index import refresh_index
 from ..records.store import Store, StoreError
+from ..sweep_plan import SweepPlan, default_parallel, point_command, value_text
 from . import comparison
 from .data import LABEL_COLUMN, TEXT_COLUMN
 from .evaluation import classification_metrics, score_unseen
 
-MAX_POINTS = 64  # more is a search, not a sweep: refused before anything runs
-# A sweep's points are scored on the same texts, so they share their split: these stay as the fixed parameters say.
-SPLIT_PARAMETERS = ("split_seed", "val_size", "test_size")
 # Each point's process gets this many threads for TensorFlow and BLAS: the cores shared out among the points at once.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
 LAST_LINES = 20  # of a failed point's console, kept in sweep.json
-
-
-@dataclass(frozen=True)
-class SweepPlan:
-    """A checked sweep: its id, the grid (parameter -> values, in the given order), the fixed overrides and the
-    points (each the swept values only; ``overrides(point)`` adds the fixed ones)."""
-
-    sweep_id: str
-    grid: dict[str, list[Any]]
-    fixed: dict[str, Any]
-    points: list[dict[str, Any]]
-
-    def overrides(self, point: Mapping[str, Any]) -> dict[str, Any]:
-        return {**self.fixed, **point}
-
-    def run_id(self, index: int) -> str:
-        return record.sweep_point_id(self.sweep_id, index + 1)
-
-
-def parse_grid(pairs: Sequence[str]) -> dict[str, list[Any]]:
-    """``["lstm_units=16,32", "stemmer=none,porter"]`` -> typed values per parameter (repeats dropped); an unknown
-    parameter, a value of the wrong type, a parameter given twice or a split parameter is a ParamError."""
-    grid: dict[str, list[Any]] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ParamError(f"--grid {pair!r} is not key=value1,value2,...")
-        if name in grid:
-            raise ParamError(f"--grid {name} is given twice: list all its values in one --grid {name}=v1,v2")
-        if name in SPLIT_PARAMETERS:
-            raise ParamError(
-                f"--grid {name}: a sweep's points share their split so that they are scored on the same texts; "
-                f"set {name} once with -p {name}=..."
-            )
-        texts = [value.strip() for value in raw.split(",") if value.strip()]
-        if not texts:
-            raise ParamError(f"--grid {name} has no values")
-        values = [parse_overrides([f"{name}={value}"])[name] for value in texts]
-        grid[name] = list(dict.fromkeys(values))  # in the given order, each once
-    if not grid:
-        raise ParamError("a sweep needs at least one --grid parameter=value1,value2")
-    return grid
-
-
-def plan_sweep(grid_pairs: Sequence[str], param_pairs: Sequence[str], sweep_id: str | None = None) -> SweepPlan:
-    """Check the whole sweep before anything runs: the grid, the fixed parameters, the number of points and every
-    point's full set of parameters (each resolved as its run will resolve it)."""
-    grid = parse_grid(grid_pairs)
-    fixed = parse_overrides(param_pairs)
-    both = sorted(set(grid) & set(fixed))
-    if both:
-        raise ParamError(f"{both[0]} is both swept (--grid) and fixed (-p): choose one")
-    n = int(np.prod([len(values) for values in grid.values()]))
-    if n > MAX_POINTS:
-        sizes = " x ".join(f"{len(values)} {name}" for name, values in grid.items())
-        raise ParamError(f"the grid has {n} points ({sizes}); a sweep runs at most {MAX_POINTS}")
-    points = [dict(zip(grid, combination, strict=True)) for combination in itertools.product(*grid.values())]
-    for point in points:
-        try:
-            resolve({**fixed, **point})
-        except ParamError as exc:
-            where = ", ".join(f"{k}={v}" for k, v in point.items())
-            raise ParamError(f"point {where}: {exc}") from None
-    return SweepPlan(record.check_run_id(sweep_id or record.new_run_id()), grid, fixed, points)
-
-
-def default_parallel(n_points: int, cores: int | None = None) -> int:
-    """Points at once on one machine: one per two cores (a run's TensorFlow keeps about two busy), at least one."""
-    return max(1, min(n_points, (cores or os.cpu_count() or 1) // 2))
-
-
-def point_command(
-    plan: SweepPlan, index: int, data_uri: str, store_uri: str, eval_data_uri: str | None = None
-) -> list[str]:
-    """``sentiment-pipeline run`` of the ``index``-th point (0-based), as the sweep's process or an ECS task runs it."""
-    overrides = plan.overrides(plan.points[index])
-    command = ["sentiment-pipeline", "run", "--data", data_uri, "--store", store_uri]
-    command += ["--run-id", plan.run_id(index), "--sweep-id", plan.sweep_id]
-    command += [arg for name, value in overrides.items() for arg in ("-p", f"{name}={_text(value)}")]
-    return command + (["--eval-data", eval_data_uri] if eval_data_uri else [])
-
-
-def _text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _thread_environment(parallel: int, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -160,7 +70,7 @@ def run_points(
 
     def one(index: int) -> dict[str, Any]:
         run_id, point = plan.run_id(index), plan.points[index]
-        label = f"{run_id} ({', '.join(f'{k}={_text(v)}' for k, v in point.items())})"
+        label = f"{run_id} ({', '.join(f'{k}={value_text(v)}' for k, v in point.items())})"
         entry: dict[str, Any] = {"index": index + 1, "run_id": run_id, "params": point}
         if _succeeded(store, run_id):
             with lock:
@@ -205,6 +115,21 @@ def _succeeded(store: Store, run_id: str) -> bool:
     return store.exists(key) and json.loads(store.read_bytes(key)).get("status") == record.SUCCEEDED
 
 
+def recorded_points(plan: SweepPlan, store: Store) -> list[dict[str, Any]]:
+    """Each point as its record stands: succeeded, failed (with the manifest's error), or missing (never ran)."""
+    points = []
+    for index, point in enumerate(plan.points):
+        run_id = plan.run_id(index)
+        entry: dict[str, Any] = {"index": index + 1, "run_id": run_id, "params": point, "exit_code": None}
+        key = record.run_key(run_id, record.MANIFEST)
+        manifest = json.loads(store.read_bytes(key)) if store.exists(key) else {}
+        status = manifest.get("status") or "missing"
+        error = None if status == record.SUCCEEDED else (manifest.get("error") or f"run {run_id} has no record")
+        entry.update(status=status, duration_s=manifest.get("duration_s"), error=error)
+        points.append(entry)
+    return points
+
+
 def check_earlier_points(plan: SweepPlan, store: Store) -> list[str]:
     """The points of this sweep id that already succeeded (kept when the sweep runs again); StoreError, before
     anything runs, when such a run was made with other parameters or for another sweep: a sweep id names one grid."""
@@ -216,7 +141,7 @@ def check_earlier_points(plan: SweepPlan, store: Store) -> list[str]:
         recorded = record.read_params(store, run_id, record.succeeded_manifest(store, run_id))
         differing = {k: v for k, v in plan.overrides(point).items() if recorded.get("params", {}).get(k) != v}
         if differing or recorded.get("sweep") != plan.sweep_id:
-            what = ", ".join(f"{k}={_text(v)}" for k, v in differing.items()) or f"sweep {plan.sweep_id}"
+            what = ", ".join(f"{k}={value_text(v)}" for k, v in differing.items()) or f"sweep {plan.sweep_id}"
             raise StoreError(
                 f"run {run_id} exists in {store.uri} but was not made with {what}: sweep {plan.sweep_id} was run "
                 "with another grid; choose another --sweep-id"
@@ -311,7 +236,7 @@ def points_table(document: Mapping[str, Any]) -> pd.DataFrame:
             {
                 "rank": point.get("rank"),
                 "run": point["run_id"],
-                **{name: _text(value) for name, value in point["params"].items()},
+                **{name: value_text(value) for name, value in point["params"].items()},
                 "macro-F1": point.get("macro_f1"),
                 "minus the best (95% interval)": (
                     f"{against['delta']:+.4f} [{against['low']:+.4f}, {against['high']:+.4f}]" if against else ""
@@ -337,7 +262,7 @@ def verdict(document: Mapping[str, Any]) -> str:
     if not document["best"]:
         return "No point succeeded." + note
     best = next(p for p in document["points"] if p["run_id"] == document["best"])
-    setting = ", ".join(f"{k}={_text(v)}" for k, v in best["params"].items())
+    setting = ", ".join(f"{k}={value_text(v)}" for k, v in best["params"].items())
     others = [p for p in document["points"] if p.get("against_best")]
     worse = [p for p in others if p["against_best"]["high"] < 0]
     tied = len(others) - len(worse)
@@ -361,14 +286,15 @@ def metric_by_parameter(document: Mapping[str, Any]):
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         values = document["grid"][name]
-        positions = {_text(v): i for i, v in enumerate(values)}
-        xs = [positions[_text(p["params"][name])] for p in points]
+        positions = {value_text(v): i for i, v in enumerate(values)}
+        xs = [positions[value_text(p["params"][name])] for p in points]
         ax.scatter(xs, [p["macro_f1"] for p in points], color="#4c72b0", zorder=3)
         means = [
-            np.mean([p["macro_f1"] for p in points if _text(p["params"][name]) == _text(v)] or [np.nan]) for v in values
+            np.mean([p["macro_f1"] for p in points if value_text(p["params"][name]) == value_text(v)] or [np.nan])
+            for v in values
         ]
         ax.plot(range(len(values)), means, color="#dd8452", marker="_", markersize=18, label="mean")
-        ax.set_xticks(range(len(values)), [_text(v) for v in values])
+        ax.set_xticks(range(len(values)), [value_text(v) for v in values])
         ax.set_xlabel(name)
         ax.set_ylabel("macro-F1")
         ax.grid(alpha=0.3)
@@ -383,8 +309,8 @@ def report_header(document: Mapping[str, Any]):
 
     facts = (
         ("Sweep", str(document["sweep_id"])),
-        ("Grid", "; ".join(f"{k} = {', '.join(_text(v) for v in vs)}" for k, vs in document["grid"].items())),
-        ("Fixed", ", ".join(f"{k}={_text(v)}" for k, v in document["fixed"].items()) or "the defaults"),
+        ("Grid", "; ".join(f"{k} = {', '.join(value_text(v) for v in vs)}" for k, vs in document["grid"].items())),
+        ("Fixed", ", ".join(f"{k}={value_text(v)}" for k, v in document["fixed"].items()) or "the defaults"),
         ("Data", data_text(document.get("data"))),
         ("Texts", _texts_sentence(document)),
         ("Finished", utc_text(document.get("finished_at"))),
@@ -413,9 +339,11 @@ def sweep(
     parallel: int | None = None,
     resamples: int = comparison.DEFAULT_RESAMPLES,
     progress: Progress = _stderr,
+    rank_only: bool = False,
 ) -> dict[str, Any]:
     """Run the points, rank them, and store ``sweep.json`` with its report; returns the document with the stored
-    URIs (``json``, ``report``)."""
+    URIs (``json``, ``report``). ``rank_only``: run nothing, rank the points as their records stand (the Airflow
+    DAG ran them as tasks of their own)."""
     from . import notebook_execution, notebook_sources
     from .run_comparison import read_eval_data
 
@@ -423,7 +351,10 @@ def sweep(
     parallel = parallel or default_parallel(len(plan.points))
     eval_frame = read_eval_data(eval_data_uri)[0] if eval_data_uri else None  # a bad file fails before any run
     check_earlier_points(plan, store)
-    points = run_points(plan, data_uri, store, eval_data_uri, parallel, progress)
+    if rank_only:
+        points = recorded_points(plan, store)
+    else:
+        points = run_points(plan, data_uri, store, eval_data_uri, parallel, progress)
     progress(f"sweep {plan.sweep_id}: ranking the points that succeeded on the same texts")
     ranking = rank_points(store, points, eval_frame, resamples)
     texts = {**ranking.texts, "uri": eval_data_uri} if ranking.texts and eval_data_uri else ranking.texts

@@ -117,8 +117,9 @@ def test_local_mode_has_the_same_story_without_ecs(tmp_path):
 
 def test_an_unknown_mode_is_an_import_error_that_names_it(tmp_path):
     info = parse("kubernetes", tmp_path)
-    errors = info["errors"]  # each DAG file of the folder (training and monitoring) refuses it
-    assert {name.rsplit("/", 1)[-1] for name in errors} == {"sentiment_training.py", "sentiment_monitoring.py"}
+    errors = info["errors"]  # each DAG file of the folder (training, monitoring, sweep) refuses it
+    dag_files = {"sentiment_training.py", "sentiment_monitoring.py", "sentiment_sweep.py"}
+    assert {name.rsplit("/", 1)[-1] for name in errors} == dag_files
     assert all("SENTIMENT_PIPELINE_MODE='kubernetes' is not one of ecs, local" in error for error in errors.values())
 
 

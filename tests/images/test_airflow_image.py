@@ -81,7 +81,7 @@ def test_the_airflow_cli_registers_the_dag_in_its_database(airflow_image):
     )
     lines = out.strip().splitlines()
     listed = json.loads(next(line for line in lines if line.startswith("[")))
-    assert sorted(d["dag_id"] for d in listed) == ["sentiment_monitoring", "sentiment_training"]
+    assert sorted(d["dag_id"] for d in listed) == ["sentiment_monitoring", "sentiment_sweep", "sentiment_training"]
     assert set(lines[-9:]) == {
         "resolve_config",
         "train",
