@@ -11,7 +11,7 @@ ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: run run-full lab strip-notebooks test test-durations test-fast lint bench bench-serving bench-images bench-reproduce images serve venv system-deps clean
+.PHONY: run run-full lab strip-notebooks test test-durations test-fast lint bench bench-serving bench-images bench-reproduce bench-sweep images serve venv system-deps clean
 
 venv: $(BIN)/.installed
 
@@ -94,6 +94,10 @@ bench-serving: venv system-deps
 	$(BIN)/python benchmarks/serving_bench.py --store $(STORE) --data $(FULL_DATA) --out benchmarks/serving-results.md
 
 ## Reproduce the full-data run (identical?) and compare two seeds (the noise floor the gate's margin faces).
+## The same 4-point sweep on FULL_DATA one point at a time and two at once (benchmarks/sweep-results.md).
+bench-sweep: venv
+	$(BIN)/python benchmarks/sweep_bench.py --data $(FULL_DATA) --out benchmarks/sweep-results.md
+
 bench-reproduce: venv
 	$(BIN)/python benchmarks/reproduce_bench.py --data $(FULL_DATA) --out benchmarks/reproduce-results.md
 

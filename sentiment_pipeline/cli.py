@@ -597,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="points running at once on this machine (default: one per two cores)",
+        help="points running at once on this machine (default: one per core)",
     )
     sweep.add_argument(
         "--sweep-id",

@@ -56,5 +56,5 @@ def test_a_point_runs_as_the_run_command_naming_its_sweep():
         "sentiment-pipeline", "run", "--data", "s3://d/tweets.csv", "--store", "s3://a/p", "--run-id", "s2-p02",
         "--sweep-id", "s2", "-p", "epochs=1", "-p", "remove_stop_words=false", "--eval-data", "s3://d/eval.csv",
     ]  # fmt: skip
-    assert sweep_plan.default_parallel(4, cores=2) == 1 and sweep_plan.default_parallel(4, cores=8) == 4
+    assert sweep_plan.default_parallel(4, cores=2) == 2 and sweep_plan.default_parallel(4, cores=8) == 4
     assert sweep_plan.default_parallel(1, cores=8) == 1

@@ -369,12 +369,9 @@ def test_ecs_mode_monitors_the_served_runs_captures_as_a_fargate_task_and_alerts
 ):
     """sentiment_monitoring in ECS mode: the run the service's revision names, its captured answers in S3, the
     monitor as a container of the training image (Terraform's training task definition), its record read back."""
-    import random
-    from datetime import UTC, datetime, timedelta
-
-    from sentiment_pipeline.records import captures, record
     from sentiment_pipeline.records.store import S3Store
     from support.project import SAMPLE_RUN_ID
+    from support.records import capture_segment, unlike_tweets
 
     s3, ecs = aws["s3"], aws["ecs"]
     for path in (sample_run / "runs" / SAMPLE_RUN_ID).rglob("*"):  # the served run's record, in the ECS store
@@ -386,25 +383,8 @@ def test_ecs_mode_monitors_the_served_runs_captures_as_a_fargate_task_and_alerts
     arn = ecs.register_task_definition(**revision)["taskDefinition"]["taskDefinitionArn"]
     ecs.update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=arn)  # the service now serves that run
     # 150 answers of the last day, of texts of no kind the model trained on, all "negative": drift
-    rng = random.Random(0)
-    texts = [" ".join("".join(rng.choices("bcdfghjklmnpqrstvwxz", k=7)) for _ in range(6)) for _ in range(150)]
-    version, when = record.tag_version(SAMPLE_RUN_ID), datetime.now(UTC) - timedelta(hours=1)
-    lines = [
-        captures.capture_line(
-            request_id=f"req-{i}",
-            time=(when + timedelta(seconds=i)).isoformat(timespec="milliseconds"),
-            model=f"tweet_sentiment:{version}",
-            route="predict",
-            text=text,
-            text_facts=None,
-            label="negative",
-            scores={"negative": 0.9, "neutral": 0.05, "positive": 0.05},
-        )
-        for i, text in enumerate(texts)
-    ]
-    S3Store(aws["variable"]["captures_uri"], client=s3).write_bytes(
-        captures.segment_key(version, when, "w0", 0), captures.encode_segment(lines)
-    )
+    captured = S3Store(aws["variable"]["captures_uri"], client=s3)
+    capture_segment(SAMPLE_RUN_ID, unlike_tweets(150), ["negative"] * 150, captured)
     launched = len(agent.launches)
 
     result = dags_test(ecs_env, {}, dag_id="sentiment_monitoring")

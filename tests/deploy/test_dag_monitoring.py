@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import shutil
 import sqlite3
 import subprocess
@@ -18,10 +17,11 @@ import pytest
 from sentiment_pipeline.deploy import dag_tasks
 from sentiment_pipeline.deploy import orchestration as orch
 from sentiment_pipeline.errors import ConfigError
-from sentiment_pipeline.records import captures, record
+from sentiment_pipeline.records import record
 from sentiment_pipeline.records.store import LocalStore
 from support.airflow_harness import clean_environ, dags_test
 from support.project import BIN, ROOT, SAMPLE_RUN_ID
+from support.records import capture_segment, unlike_tweets
 
 DAG_ID = "sentiment_monitoring"
 TASKS = ("resolve_monitor", "monitor", "read_outcome", "request_retrain", "alert")
@@ -180,22 +180,7 @@ def retrain_events(env: dict[str, str], run_id: str) -> int:
 
 def _capture(folder: Path, texts: list[str], labels: list[str]) -> None:
     """The service's captures of ``texts`` answered ``labels`` by the sample run's model an hour ago."""
-    version = record.tag_version(SAMPLE_RUN_ID)
-    when = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-    lines = [
-        captures.capture_line(
-            request_id=f"req-{i}",
-            time=(when + timedelta(seconds=i)).isoformat(timespec="milliseconds"),
-            model=f"tweet_sentiment:{version}",
-            route="predict",
-            text=text,
-            text_facts=None,
-            label=label,
-            scores={name: float(name == label) for name in ("negative", "neutral", "positive")},
-        )
-        for i, (text, label) in enumerate(zip(texts, labels, strict=True))
-    ]
-    LocalStore(folder).write_bytes(captures.segment_key(version, when, "w0", 0), captures.encode_segment(lines))
+    capture_segment(SAMPLE_RUN_ID, texts, labels, LocalStore(folder))
 
 
 @pytest.fixture
@@ -245,8 +230,7 @@ def test_local_mode_records_a_report_on_the_served_runs_captured_answers(airflow
 @pytest.mark.slow
 def test_drift_requests_a_retrain_then_fails_the_alert_with_the_reason(airflow_env, served_store, tmp_path):
     # texts of no kind the model trained on, all answered "negative": the label shares and the words moved
-    rng = random.Random(0)
-    texts = [" ".join("".join(rng.choices("bcdfghjklmnpqrstvwxz", k=7)) for _ in range(6)) for _ in range(150)]
+    texts = unlike_tweets(150)
     _capture(tmp_path / "captures", texts, ["negative"] * len(texts))
     env = _env(airflow_env, served_store, tmp_path / "captures")
 

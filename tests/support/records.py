@@ -29,3 +29,38 @@ def write_succeeded_run(root: Path, run_id: str, macro_f1: float = 0.8) -> Local
     manifest = {"run_id": run_id, "status": record.SUCCEEDED, "files": recorded}
     store.write_bytes(record.run_key(run_id, record.MANIFEST), record.to_json_bytes(manifest))
     return store
+
+
+def unlike_tweets(n: int, seed: int = 0) -> list[str]:
+    """Texts of no kind a model trained on tweets has seen (six consonant-only "words" each): drift, surely."""
+    import random
+
+    rng = random.Random(seed)
+    return [" ".join("".join(rng.choices("bcdfghjklmnpqrstvwxz", k=7)) for _ in range(6)) for _ in range(n)]
+
+
+def capture_segment(run_id: str, texts: list[str], labels: list[str], store) -> str:
+    """What the service captures when run ``run_id``'s model answered ``texts`` with ``labels`` an hour ago: one
+    segment written to ``store`` (a capture store: local folder or S3); its key."""
+    from datetime import UTC, datetime, timedelta
+
+    from sentiment_pipeline.records import captures
+
+    version = record.tag_version(run_id)
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    lines = [
+        captures.capture_line(
+            request_id=f"req-{i}",
+            time=(when + timedelta(seconds=i)).isoformat(timespec="milliseconds"),
+            model=f"tweet_sentiment:{version}",
+            route="predict",
+            text=text,
+            text_facts=None,
+            label=label,
+            scores={name: float(name == label) for name in ("negative", "neutral", "positive")},
+        )
+        for i, (text, label) in enumerate(zip(texts, labels, strict=True))
+    ]
+    key = captures.segment_key(version, when, "w0", 0)
+    store.write_bytes(key, captures.encode_segment(lines))
+    return key
