@@ -406,3 +406,34 @@ def test_ecs_mode_monitors_the_served_runs_captures_as_a_fargate_task_and_alerts
     written = _s3_json(s3, f"monitoring/{result.run_id}/manifest.json")
     assert written["status"] == "succeeded" and written["drift"] is True and written["captures"]["n"] == 150
     assert f"drift in run {SAMPLE_RUN_ID}'s captured answers:" in result.output
+
+
+def test_ecs_mode_sweeps_two_points_as_fargate_tasks_and_ranks_them_in_a_third(ecs_env, aws, agent):
+    """sentiment_sweep in ECS mode: one Fargate task of the training image per point (the mapped operator), then
+    the ranking as a task of its own; the records and sweep.json land in the S3 store."""
+    s3 = aws["s3"]
+    launched = len(agent.launches)
+    fixed = {k: v for k, v in TINY.items() if k != "lstm_units"}
+
+    result = dags_test(ecs_env, {"grid": {"lstm_units": [4, 8]}, "params": fixed}, dag_id="sentiment_sweep")
+
+    assert result.state == "success", result.output[-8000:]
+    assert set(result.task_states.values()) == {"success"}, result.task_states
+    sweep_id = result.run_id
+    launches = agent.launches[launched:]
+    points, [rank] = launches[:2], launches[2:]
+    assert sorted(launch.command[7] for launch in points) == [f"{sweep_id}-p01", f"{sweep_id}-p02"]  # --run-id
+    assert all(launch.container == "training" and launch.exit_code == 0 for launch in launches)
+    assert all(
+        launch.command[:2] == ["sentiment-pipeline", "run"] and "--sweep-id" in launch.command for launch in points
+    )
+    assert rank.command[:2] == ["sentiment-pipeline", "sweep"] and "--rank-only" in rank.command
+    document = _s3_json(s3, f"sweeps/{sweep_id}/sweep.json")
+    assert document["status"] == "succeeded" and [p["params"] for p in document["points"]] == [
+        {"lstm_units": 4},
+        {"lstm_units": 8},
+    ]
+    assert document["best"] in {f"{sweep_id}-p01", f"{sweep_id}-p02"} and document["texts"]["n"] > 0
+    assert _s3_json(s3, f"runs/{sweep_id}-p02/params.json")["sweep"] == sweep_id
+    assert s3.head_object(Bucket="tweets-artifacts", Key=f"pipeline/sweeps/{sweep_id}/sweep.html")
+    assert f"best {document['best']}" in result.output
