@@ -374,34 +374,29 @@ def write_monitoring_manifest(store: Store, document: Mapping[str, Any]) -> str:
     return store.uri_for(key)
 
 
-def monitoring_summaries(store: Store) -> list[dict[str, Any]]:
-    """Every monitoring record's manifest that can be read (newest first): what the index lists per run."""
+def _newest_first(store: Store, folder: str, name: str, id_key: str) -> list[dict[str, Any]]:
+    """Every ``<folder><id>/<name>`` document that can be read and names its id, newest first (``started_at``)."""
     found = []
-    for key in store.list(record.MONITORING):
-        if not key.endswith(f"/{record.MANIFEST}") or key.count("/") != 2:
+    for key in store.list(folder):
+        if not key.endswith(f"/{name}") or key.count("/") != 2:
             continue
         try:
             document = record.read_json(store, key)
         except (StoreError, OSError):
             continue
-        if isinstance(document, dict) and isinstance(document.get("monitor_id"), str):
+        if isinstance(document, dict) and isinstance(document.get(id_key), str):
             found.append(document)
     return sorted(found, key=lambda document: str(document.get("started_at") or ""), reverse=True)
+
+
+def monitoring_summaries(store: Store) -> list[dict[str, Any]]:
+    """Every monitoring record's manifest that can be read (newest first): what the index lists per run."""
+    return _newest_first(store, record.MONITORING, record.MANIFEST, "monitor_id")
 
 
 def sweep_summaries(store: Store) -> list[dict[str, Any]]:
     """Every sweep document that can be read (newest first): what the index lists."""
-    found = []
-    for key in store.list(record.SWEEPS):
-        if not key.endswith(f"/{record.SWEEP}") or key.count("/") != 2:
-            continue
-        try:
-            document = record.read_json(store, key)
-        except (StoreError, OSError):
-            continue
-        if isinstance(document, dict) and isinstance(document.get("sweep_id"), str):
-            found.append(document)
-    return sorted(found, key=lambda document: str(document.get("started_at") or ""), reverse=True)
+    return _newest_first(store, record.SWEEPS, record.SWEEP, "sweep_id")
 
 
 def sweep_document(
