@@ -354,7 +354,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan = plan_sweep(args.grid, args.param, args.sweep_id)  # every point checked before anything runs
     store = _open_store(args.store)
     parallel = args.parallel or default_parallel(len(plan.points))
-    result = sweep(plan, args.data, store, args.eval_data, parallel, rank_only=args.rank_only)
+    try:
+        result = sweep(plan, args.data, store, args.eval_data, parallel, rank_only=args.rank_only)
+    except Terminated as stopped:
+        print(f"error: sweep {plan.sweep_id} {stopped}; the running points recorded themselves failed, the others "
+              "did not start (run it again with the same --sweep-id to finish it)", file=sys.stderr)  # fmt: skip
+        return 128 + stopped.signal_number
     print(f"report: {result['report']}", file=sys.stderr)
     print(
         json.dumps(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import Terminated
 from ..records import documents, record
 from ..records.index import refresh_index
 from ..records.store import Store, StoreError
@@ -67,11 +69,16 @@ def run_points(
     parallel = parallel or default_parallel(len(plan.points))
     env = _thread_environment(parallel)
     lock = threading.Lock()
+    stopping = threading.Event()
+    live: set[subprocess.Popen] = set()  # the points running now: a SIGTERM to the sweep is passed on to them
 
     def one(index: int) -> dict[str, Any]:
         run_id, point = plan.run_id(index), plan.points[index]
         label = f"{run_id} ({', '.join(f'{k}={value_text(v)}' for k, v in point.items())})"
         entry: dict[str, Any] = {"index": index + 1, "run_id": run_id, "params": point}
+        if stopping.is_set():
+            stopped = {"status": "not run", "exit_code": None, "duration_s": None, "error": "the sweep was stopped"}
+            return {**entry, **stopped}
         if _succeeded(store, run_id):
             with lock:
                 progress(f"  {label}: succeeded before, kept")
@@ -86,9 +93,13 @@ def run_points(
             text=True,
             env=env,
         ) as process:
+            with lock:
+                live.add(process)
             assert process.stdout is not None
             for line in process.stdout:
                 tail.append(line.rstrip("\n"))
+        with lock:
+            live.discard(process)
         seconds = round(time.perf_counter() - started, 1)
         ok = process.returncode == 0
         error = None if ok else _error_line(tail)
@@ -105,9 +116,26 @@ def run_points(
             **({} if ok else {"last_lines": list(tail)}),
         }
 
+    def stop(signal_number: int, frame) -> None:
+        # ECS and Airflow stop a task with SIGTERM: each running point records itself failed (the runner's own
+        # handling), no other point starts, and the sweep ends once they have
+        stopping.set()
+        with lock:
+            for process in live:
+                process.send_signal(signal_number)
+
     progress(f"sweep {plan.sweep_id}: {len(plan.points)} points, {parallel} at a time")
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        return list(pool.map(one, range(len(plan.points))))
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if in_main else None
+    try:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            points = list(pool.map(one, range(len(plan.points))))
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+    if stopping.is_set():
+        raise Terminated(signal.SIGTERM)
+    return points
 
 
 def _succeeded(store: Store, run_id: str) -> bool:

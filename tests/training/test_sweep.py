@@ -79,3 +79,33 @@ def test_a_sweep_runs_its_points_ranks_those_that_succeed_and_fails_on_the_one_t
                      *fixed, "--sweep-id", "s")  # fmt: skip
     assert other_grid.returncode == 2 and other_grid.stdout == ""
     assert other_grid.stderr.count("\n") == 1 and "run s-p01 exists" in other_grid.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_running_point_records_it_failed_and_starts_no_other(labelled_csv, tmp_path):
+    """ECS and Airflow stop a task with SIGTERM: the sweep passes it on to the point running, which records itself
+    failed, starts none of the others, and exits as a process ended by that signal, in one line."""
+    import signal
+    import subprocess
+    import time
+
+    from support.project import BIN
+
+    store = tmp_path / "store"
+    fixed = as_args({k: v for k, v in TINY.items() if k != "lstm_units"})
+    command = [str(BIN / "sentiment-pipeline"), "sweep", "--data", str(labelled_csv), "--store", str(store),
+               "--grid", "lstm_units=4,8", *fixed, "--parallel", "1", "--sweep-id", "t"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manifest = store / record.run_key("t-p01", record.MANIFEST)
+    deadline = time.monotonic() + 120
+    while not (manifest.exists() and json.loads(manifest.read_text()).get("status") == "running"):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert out == "" and err.strip().splitlines()[-1].startswith("error: sweep t stopped by signal 15")
+    assert json.loads(manifest.read_text())["status"] == "failed"  # the point's runner recorded why it ended
+    assert not (store / record.run_key("t-p02")).exists()  # the next point never started
+    assert not (store / record.sweep_key("t", record.SWEEP)).exists()  # nothing ranked: run it again to finish
