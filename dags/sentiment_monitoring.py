@@ -104,24 +104,11 @@ with DAG(
         # the training DAG's Fargate pattern; not retried: `monitor` refuses the record id an attempt already used
         monitor = EcsRunTaskOperator(
             task_id="monitor",
-            aws_conn_id=AWS_CONN_ID,
-            cluster=config["cluster"],
-            task_definition=config["monitor_task_definition"],
-            container_name=config["monitor_container"],
             overrides=config["monitor_overrides"],
-            launch_type="FARGATE",
-            propagate_tags="TASK_DEFINITION",
-            network_configuration=config["network_configuration"],
-            awslogs_group=config["log_group"],
-            awslogs_region=config["region"],
-            awslogs_stream_prefix=config["monitor_log_stream_prefix"],
-            awslogs_fetch_interval=timedelta(seconds=POLL_SECONDS),
-            number_logs_exception=20,
-            reattach=True,
-            waiter_delay=POLL_SECONDS,
-            waiter_max_attempts=int(MONITOR_TIMEOUT.total_seconds() // POLL_SECONDS) + 1,
-            execution_timeout=MONITOR_TIMEOUT + timedelta(minutes=5),
             retries=0,
+            **orch.fargate_arguments(
+                config, "monitor", MONITOR_TIMEOUT, poll_seconds=POLL_SECONDS, aws_conn_id=AWS_CONN_ID
+            ),
         )
     else:
         monitor = monitor_locally(config)

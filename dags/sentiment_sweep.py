@@ -102,28 +102,11 @@ def outcome(config: dict) -> dict:
     return dag_tasks.read_sweep_outcome(config, AWS_CONN_ID)
 
 
-def fargate(task_id: str, config, timeout: timedelta) -> dict:
-    """The training DAG's Fargate pattern: the training task definition, its log stream in the task log."""
-    return {
-        "task_id": task_id,
-        "aws_conn_id": AWS_CONN_ID,
-        "cluster": config["cluster"],
-        "task_definition": config["training_task_definition"],
-        "container_name": config["training_container"],
-        "launch_type": config["launch_type"],
-        "capacity_provider_strategy": config["capacity_provider_strategy"],
-        "propagate_tags": "TASK_DEFINITION",
-        "network_configuration": config["network_configuration"],
-        "awslogs_group": config["log_group"],
-        "awslogs_region": config["region"],
-        "awslogs_stream_prefix": config["training_log_stream_prefix"],
-        "awslogs_fetch_interval": timedelta(seconds=POLL_SECONDS),
-        "number_logs_exception": 20,
-        "reattach": True,
-        "waiter_delay": POLL_SECONDS,
-        "waiter_max_attempts": int(timeout.total_seconds() // POLL_SECONDS) + 1,
-        "execution_timeout": timeout + timedelta(minutes=5),
-    }
+def fargate(config, timeout: timedelta) -> dict:
+    """The training task definition as every DAG's Fargate task runs it, on Fargate Spot if the form asked."""
+    arguments = orch.fargate_arguments(config, "training", timeout, poll_seconds=POLL_SECONDS, aws_conn_id=AWS_CONN_ID)
+    arguments["launch_type"] = config["launch_type"]
+    return {**arguments, "capacity_provider_strategy": config["capacity_provider_strategy"]}
 
 
 with DAG(
@@ -141,10 +124,10 @@ with DAG(
     config = resolve_sweep()
     if MODE == "ecs":
         points = EcsRunTaskOperator.partial(
-            **fargate("point", config, POINT_TIMEOUT), max_active_tis_per_dagrun=MAX_POINTS_AT_ONCE
+            task_id="point", max_active_tis_per_dagrun=MAX_POINTS_AT_ONCE, **fargate(config, POINT_TIMEOUT)
         ).expand(overrides=each_point(config))
         rank = EcsRunTaskOperator(
-            **fargate("rank", config, RANK_TIMEOUT), overrides=config["rank_overrides"], trigger_rule="all_done"
+            task_id="rank", overrides=config["rank_overrides"], trigger_rule="all_done", **fargate(config, RANK_TIMEOUT)
         )
     else:
         points = run_point_locally.expand(command=each_point(config))

@@ -163,23 +163,8 @@ def fargate_task(
     """A Fargate task of the pipeline's cluster whose log stream is forwarded into the Airflow task log."""
     return EcsRunTaskOperator(
         task_id=task_id,
-        aws_conn_id=AWS_CONN_ID,  # its region must be the Variable's (resolve_config checks)
-        cluster=config["cluster"],
-        task_definition=config[f"{prefix}_task_definition"],
-        container_name=config[f"{prefix}_container"],
         overrides=overrides if overrides is not None else config[f"{prefix}_overrides"],
-        launch_type="FARGATE",
-        propagate_tags="TASK_DEFINITION",  # the pipeline tag: Airflow's role may watch and stop only these tasks
-        network_configuration=config["network_configuration"],
-        awslogs_group=config["log_group"],
-        awslogs_region=config["region"],
-        awslogs_stream_prefix=config[f"{prefix}_log_stream_prefix"],
-        awslogs_fetch_interval=timedelta(seconds=POLL_SECONDS),
-        number_logs_exception=20,
-        reattach=True,
-        waiter_delay=POLL_SECONDS,
-        waiter_max_attempts=int(timeout.total_seconds() // POLL_SECONDS) + 1,
-        execution_timeout=timeout + timedelta(minutes=5),
+        **orch.fargate_arguments(config, prefix, timeout, poll_seconds=POLL_SECONDS, aws_conn_id=AWS_CONN_ID),
     )
 
 

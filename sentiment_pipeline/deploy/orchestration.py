@@ -14,6 +14,7 @@ import os
 import subprocess
 from collections import deque
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -318,6 +319,33 @@ def container_overrides(container: str, command: Sequence[str], environment: Map
                 "environment": [{"name": k, "value": str(v)} for k, v in environment.items()],
             }
         ]
+    }
+
+
+def fargate_arguments(
+    config: Any, prefix: str, timeout: timedelta, *, poll_seconds: int, aws_conn_id: str | None
+) -> dict[str, Any]:
+    """``EcsRunTaskOperator`` keywords shared by every DAG's Fargate task: the ``<prefix>_task_definition`` and
+    ``<prefix>_container`` of the run's configuration (``config``: the resolving task's output, read when the task
+    runs), tagged like its task definition (Airflow's role may watch and stop only those), its log stream forwarded
+    into the Airflow task log, polled every ``poll_seconds`` for at most ``timeout``."""
+    return {
+        "aws_conn_id": aws_conn_id,  # its region must be the Variable's (the resolving tasks check)
+        "cluster": config["cluster"],
+        "task_definition": config[f"{prefix}_task_definition"],
+        "container_name": config[f"{prefix}_container"],
+        "launch_type": "FARGATE",
+        "propagate_tags": "TASK_DEFINITION",
+        "network_configuration": config["network_configuration"],
+        "awslogs_group": config["log_group"],
+        "awslogs_region": config["region"],
+        "awslogs_stream_prefix": config[f"{prefix}_log_stream_prefix"],
+        "awslogs_fetch_interval": timedelta(seconds=poll_seconds),
+        "number_logs_exception": 20,
+        "reattach": True,
+        "waiter_delay": poll_seconds,
+        "waiter_max_attempts": int(timeout.total_seconds() // poll_seconds) + 1,
+        "execution_timeout": timeout + timedelta(minutes=5),
     }
 
 

@@ -8,12 +8,11 @@ import json
 import shutil
 import subprocess
 from html import escape
-from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
 
-from support.airflow_harness import airflow_api, dags_test, extra_links
+from support.airflow_harness import airflow_api, dags_test, extra_links, local_mode_env
 from support.project import BIN, SAMPLE_RUN_ID, TINY
 
 pytestmark = pytest.mark.slow
@@ -24,13 +23,7 @@ HELD = {**dict.fromkeys(TASKS[:5], "success"), **dict.fromkeys(TASKS[5:], "skipp
 
 def test_local_mode_runs_the_whole_dag_and_leaves_a_run_a_model_and_a_bento(airflow_env, sample_csv, tmp_path):
     store = tmp_path / "store"
-    env = {
-        **airflow_env,
-        "SENTIMENT_PIPELINE_MODE": "local",
-        "SENTIMENT_PIPELINE_DATA": str(sample_csv),
-        "SENTIMENT_PIPELINE_STORE": str(store),
-        "BENTOML_HOME": str(tmp_path / "bentoml"),
-    }
+    env = local_mode_env(airflow_env, sample_csv, store, tmp_path / "bentoml")
     result = dags_test(env, {**TINY, "min_macro_f1": 0.0})
 
     assert result.returncode == 0 and result.state == "success", result.output[-6000:]
@@ -86,16 +79,6 @@ def test_local_mode_runs_the_whole_dag_and_leaves_a_run_a_model_and_a_bento(airf
     assert anonymous["status"] in (401, 403) and "macro" not in anonymous["text"]
 
 
-def _local_env(airflow_env, data: Path, store: Path, home: Path) -> dict[str, str]:
-    return {
-        **airflow_env,
-        "SENTIMENT_PIPELINE_MODE": "local",
-        "SENTIMENT_PIPELINE_DATA": str(data),
-        "SENTIMENT_PIPELINE_STORE": str(store),
-        "BENTOML_HOME": str(home / "bentoml"),
-    }
-
-
 def test_the_gate_holds_a_candidate_that_may_be_worse_than_the_deployed_model(
     airflow_env, sample_csv, sample_run, tmp_path
 ):
@@ -104,7 +87,7 @@ def test_the_gate_holds_a_candidate_that_may_be_worse_than_the_deployed_model(
     # logic (tests/training/test_quality_gate.py), and the threshold below comes from this form.
     store = tmp_path / "store"
     shutil.copytree(sample_run, store)
-    env = _local_env(airflow_env, sample_csv, store, tmp_path)
+    env = local_mode_env(airflow_env, sample_csv, store, tmp_path / "bentoml")
     (store / "deployed.json").write_text(json.dumps({"run_id": SAMPLE_RUN_ID}))
 
     worse = dags_test(env, {**TINY, "min_macro_f1": 0.05})

@@ -12,7 +12,7 @@ from sentiment_pipeline.deploy import dag_tasks
 from sentiment_pipeline.deploy import orchestration as orch
 from sentiment_pipeline.errors import ConfigError
 from sentiment_pipeline.records import record
-from support.airflow_harness import clean_environ, dags_test
+from support.airflow_harness import clean_environ, dags_test, local_mode_env
 from support.project import BIN, ROOT, TINY
 
 DAG_ID = "sentiment_sweep"
@@ -92,12 +92,7 @@ def test_the_forms_grid_and_parameters_become_the_sweeps_arguments():
 @pytest.mark.slow
 def test_local_mode_trains_each_point_and_ranks_them(airflow_env, sample_csv, tmp_path):
     store = tmp_path / "store"
-    env = {
-        **airflow_env,
-        "SENTIMENT_PIPELINE_MODE": "local",
-        "SENTIMENT_PIPELINE_DATA": str(sample_csv),
-        "SENTIMENT_PIPELINE_STORE": str(store),
-    }
+    env = local_mode_env(airflow_env, sample_csv, store)
     fixed = {k: v for k, v in TINY.items() if k != "lstm_units"}
 
     result = dags_test(env, {"grid": {"lstm_units": [4, 8]}, "params": fixed}, dag_id=DAG_ID)

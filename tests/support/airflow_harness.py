@@ -38,6 +38,17 @@ def airflow_environment(home: Path) -> dict[str, str]:
     }
 
 
+def local_mode_env(airflow_env: dict[str, str], data: Path, store: Path, bentoml_home: Path | None = None) -> dict:
+    """``airflow_env`` running the DAGs in local mode on ``data`` into ``store`` (and a BentoML home of its own)."""
+    env = {
+        **airflow_env,
+        "SENTIMENT_PIPELINE_MODE": "local",
+        "SENTIMENT_PIPELINE_DATA": str(data),
+        "SENTIMENT_PIPELINE_STORE": str(store),
+    }
+    return {**env, "BENTOML_HOME": str(bentoml_home)} if bentoml_home else env
+
+
 def migrated_airflow(home: Path) -> dict[str, str]:
     """Environment of a fresh Airflow in ``home``: migrated sqlite DB, this repo's dags folder, no example DAGs."""
     env = airflow_environment(home)
