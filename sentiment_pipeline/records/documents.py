@@ -437,17 +437,13 @@ def sweep_document(
     }
 
 
-def write_sweep(store: Store, document: Mapping[str, Any], notebook: bytes | None, html: str | None) -> dict[str, str]:
-    """Store a sweep's document, and its executed notebook and report when there are any; their URIs."""
-    sweep_id = document["sweep_id"]
-    out = {}
+def write_sweep(store: Store, document: Mapping[str, Any], notebook: bytes, html: str) -> dict[str, str]:
+    """Store a sweep's document, its executed notebook and its report; their URIs by file name."""
     files = {
         record.SWEEP: record.to_json_bytes(document),
         record.SWEEP_NOTEBOOK: notebook,
-        record.SWEEP_REPORT: html.encode("utf-8") if html is not None else None,
+        record.SWEEP_REPORT: html.encode(),
     }
     for name, data in files.items():
-        if data is not None:
-            store.write_bytes(record.sweep_key(sweep_id, name), data)
-            out[name] = store.uri_for(record.sweep_key(sweep_id, name))
-    return out
+        store.write_bytes(record.sweep_key(document["sweep_id"], name), data)
+    return {name: store.uri_for(record.sweep_key(document["sweep_id"], name)) for name in files}

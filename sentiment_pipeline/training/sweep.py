@@ -138,9 +138,14 @@ def run_points(
     return points
 
 
-def _succeeded(store: Store, run_id: str) -> bool:
+def _manifest(store: Store, run_id: str) -> dict[str, Any]:
+    """A point's manifest as it stands ({} when the point never started)."""
     key = record.run_key(run_id, record.MANIFEST)
-    return store.exists(key) and json.loads(store.read_bytes(key)).get("status") == record.SUCCEEDED
+    return json.loads(store.read_bytes(key)) if store.exists(key) else {}
+
+
+def _succeeded(store: Store, run_id: str) -> bool:
+    return _manifest(store, run_id).get("status") == record.SUCCEEDED
 
 
 def recorded_points(plan: SweepPlan, store: Store) -> list[dict[str, Any]]:
@@ -149,8 +154,7 @@ def recorded_points(plan: SweepPlan, store: Store) -> list[dict[str, Any]]:
     for index, point in enumerate(plan.points):
         run_id = plan.run_id(index)
         entry: dict[str, Any] = {"index": index + 1, "run_id": run_id, "params": point, "exit_code": None}
-        key = record.run_key(run_id, record.MANIFEST)
-        manifest = json.loads(store.read_bytes(key)) if store.exists(key) else {}
+        manifest = _manifest(store, run_id)
         status = manifest.get("status") or "missing"
         error = None if status == record.SUCCEEDED else (manifest.get("error") or f"run {run_id} has no record")
         entry.update(status=status, duration_s=manifest.get("duration_s"), error=error)
