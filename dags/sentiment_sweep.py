@@ -8,7 +8,10 @@ mode one Fargate task of the training image each (Fargate Spot if the form asks)
 once; in local mode one process each. A retried point runs its run id again, as ``train`` does. ``rank`` then runs
 ``sentiment-pipeline sweep --rank-only`` (a Fargate task, or a process) even if points failed: it scores the points
 that succeeded on the same texts and writes ``sweeps/<sweep id>/sweep.json`` and its report. ``outcome`` reads that
-document and fails the run, with the reason, when a point failed. See docs/airflow.md.
+document and fails the run, with the reason, when a point failed. With the form's ``promote_best`` on,
+``resolve_best`` then composes the best point's configuration and the point goes the way ``sentiment_training``'s
+runs go (``deploy/airflow_release.py``): ``plan_gate``, ``evaluate``, ``quality_gate`` against the deployed model on
+the same texts, ``package``, (``build_image``,) ``deploy``, ``smoke_test``. See docs/airflow.md.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from airflow.sdk import DAG, Param, chain, task
 
 from sentiment_pipeline.deploy import dag_tasks
 from sentiment_pipeline.deploy import orchestration as orch
+from sentiment_pipeline.deploy.airflow_release import gate_and_deploy, gate_params
 
 DAG_ID = "sentiment_sweep"
 MODE = orch.pipeline_mode()
@@ -69,6 +73,14 @@ PARAMS = {
         title="Fargate Spot",
         description="ECS mode: run the points on Fargate Spot (cheaper; a point ECS takes back fails and is retried).",
     ),
+    "promote_best": Param(
+        False,
+        type="boolean",
+        title="Promote the best point",
+        description="When every point succeeded, put the best one through sentiment_training's quality gate and, "
+        "if it passes, package and deploy it.",
+    ),
+    **gate_params(),
 }
 
 
@@ -102,6 +114,18 @@ def outcome(config: dict) -> dict:
     return dag_tasks.read_sweep_outcome(config, AWS_CONN_ID)
 
 
+@task.short_circuit
+def promote_best(params: dict | None = None) -> bool:
+    """Go on to the gate only if the form asks for it."""
+    return bool((params or {}).get("promote_best"))
+
+
+@task(multiple_outputs=True)
+def resolve_best(result: dict, params: dict | None = None) -> dict:
+    """The best point's configuration, as ``sentiment_training``'s ``resolve_config`` composes it for a run."""
+    return dag_tasks.resolve_best_point_config(MODE, dict(params or {}), result, PROJECT_DIR, AWS_CONN_ID)
+
+
 def fargate(config, timeout: timedelta) -> dict:
     """The training task definition as every DAG's Fargate task runs it, on Fargate Spot if the form asked."""
     arguments = orch.fargate_arguments(config, "training", timeout, poll_seconds=POLL_SECONDS, aws_conn_id=AWS_CONN_ID)
@@ -132,4 +156,8 @@ with DAG(
     else:
         points = run_point_locally.expand(command=each_point(config))
         rank = rank_locally(config)
-    chain(config, points, rank, outcome(config))
+    result = outcome(config)
+    chain(config, points, rank, result)
+    best = resolve_best(result)
+    release = gate_and_deploy(best, MODE, aws_conn_id=AWS_CONN_ID, poll_seconds=POLL_SECONDS, project_dir=PROJECT_DIR)
+    chain(result, promote_best(), best, *release)

@@ -1,4 +1,4 @@
-"""The bodies of the ``sentiment_training`` DAG's Python tasks (run time only; the DAG file stays thin).
+"""The bodies of the DAGs' Python tasks (run time only; the DAG files stay thin).
 
 Imports only the standard library, the package's light modules, and — inside functions — Airflow, its
 Amazon provider's hooks and boto3: this runs in the Airflow image, which has no TensorFlow or BentoML.
@@ -545,3 +545,15 @@ def read_sweep_outcome(config: Mapping[str, Any], aws_conn_id: str | None) -> di
             f"best of the rest: {document.get('best') or 'none'}; report: {report}"
         )
     return {"sweep_id": config["sweep_id"], "best": document.get("best"), "report": report}
+
+
+def resolve_best_point_config(
+    mode: str, form: Mapping[str, Any], outcome: Mapping[str, Any], project_dir: Path, aws_conn_id: str | None
+) -> dict[str, Any]:
+    """What the gate-and-deploy tasks need for the sweep's best point: ``resolve_run_config`` for its run id, with
+    the sweep's data and evaluation file (the gate scores on the same texts as the ranking)."""
+    best = outcome.get("best")
+    if not best:
+        raise orch.ConfigError(f"sweep {outcome.get('sweep_id')} has no best point to promote")
+    files = {name: form[name] for name in ("data_uri", "eval_data_uri") if form.get(name)}
+    return resolve_run_config(mode, files, best, project_dir, aws_conn_id)

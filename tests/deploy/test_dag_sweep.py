@@ -1,5 +1,6 @@
 """The ``sentiment_sweep`` DAG: one mapped task per grid point (Fargate tasks in ECS mode, processes in local mode),
-then the ranking, then its outcome."""
+then the ranking, its outcome and, when the form asks, the best point through sentiment_training's gate and deploy
+tasks."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from support.airflow_harness import clean_environ, dags_test, local_mode_env
 from support.project import BIN, ROOT, TINY
 
 DAG_ID = "sentiment_sweep"
+RELEASE = {
+    "ecs": ["plan_gate", "evaluate", "quality_gate", "package", "build_image", "deploy", "smoke_test"],
+    "local": ["plan_gate", "evaluate", "quality_gate", "package", "deploy", "smoke_test"],
+}
 PROBE = r"""
 import json, sys
 import botocore.endpoint
@@ -56,13 +61,22 @@ def parse(tmp_path, mode: str) -> dict:
 def test_the_sweep_maps_one_task_per_point_then_ranks_whatever_happened(tmp_path, mode):
     info = parse(tmp_path, mode)
     assert info["errors"] == {} and info["schedule"] == "None"  # manual runs only
+    release = RELEASE[mode]
+    # the best point's configuration feeds the gate's plan and every later task that reads it
+    configured = info["tasks"].pop("resolve_best")
+    assert "plan_gate" in configured and set(configured) <= set(release)
     assert info["tasks"] == {
         "resolve_sweep": ["each_point", "outcome", "point", "rank"],
         "each_point": ["point"],
         "point": ["rank"],
         "rank": ["outcome"],
-        "outcome": [],
+        "outcome": ["promote_best", "resolve_best"],
+        "promote_best": ["resolve_best"],
+        # the tasks sentiment_training runs after `train` (deploy/airflow_release.py), one after another
+        **{task: [after] for task, after in zip(release, release[1:], strict=False)},
+        release[-1]: [],
     }
+    assert info["types"]["promote_best"] == "_ShortCircuitDecoratedOperator"
     assert info["types"]["point"] in ("MappedOperator", "DecoratedMappedOperator")
     if mode == "ecs":  # every point a Fargate task of the training image; the ranking one too
         assert info["operators"]["point"] == "EcsRunTaskOperator" and info["types"]["rank"] == "EcsRunTaskOperator"
@@ -90,16 +104,17 @@ def test_the_forms_grid_and_parameters_become_the_sweeps_arguments():
 
 
 @pytest.mark.slow
-def test_local_mode_trains_each_point_and_ranks_them(airflow_env, sample_csv, tmp_path):
+def test_local_mode_trains_each_point_ranks_them_and_deploys_the_best(airflow_env, sample_csv, tmp_path):
     store = tmp_path / "store"
-    env = local_mode_env(airflow_env, sample_csv, store)
+    env = local_mode_env(airflow_env, sample_csv, store, tmp_path / "bentoml")
     fixed = {k: v for k, v in TINY.items() if k != "lstm_units"}
+    form = {"grid": {"lstm_units": [4, 8]}, "params": fixed, "promote_best": True, "min_macro_f1": 0.0}
 
-    result = dags_test(env, {"grid": {"lstm_units": [4, 8]}, "params": fixed}, dag_id=DAG_ID)
+    result = dags_test(env, form, dag_id=DAG_ID)
 
     assert result.state == "success", result.output[-6000:]
-    assert result.task_states == {"resolve_sweep": "success", "each_point": "success", "point": "success",
-                                  "rank": "success", "outcome": "success"}  # fmt: skip
+    sweep_tasks = ("resolve_sweep", "each_point", "point", "rank", "outcome", "promote_best", "resolve_best")
+    assert result.task_states == dict.fromkeys((*sweep_tasks, *RELEASE["local"]), "success")
     sweep_id = result.run_id
     document = json.loads((store / record.sweep_key(sweep_id, record.SWEEP)).read_text())
     assert [p["run_id"] for p in document["points"]] == [f"{sweep_id}-p01", f"{sweep_id}-p02"]
@@ -117,3 +132,9 @@ def test_local_mode_trains_each_point_and_ranks_them(airflow_env, sample_csv, tm
     assert set(other["mcnemar"]) == {"only_a", "only_b", "p_value"} and document["texts"]["n"] > 0
     assert (store / record.sweep_key(sweep_id, record.SWEEP_REPORT)).is_file()
     assert f"best {document['best']}" in result.output  # the outcome task's log line
+    # the best point went the way a training run goes: gated (nothing deployed yet), registered, bento built, served
+    gate = json.loads((store / record.run_key(document["best"], record.GATE)).read_text())
+    assert gate["decision"] == "promote" and gate["run_id"] == document["best"]
+    deployed = json.loads((store / record.DEPLOYED).read_text())
+    assert deployed["run_id"] == document["best"] and deployed["model_tag"] == orch.model_tag(document["best"])
+    assert f"'model': '{deployed['model_tag']}'" in result.output  # the smoke test's /predict named it

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from sentiment_pipeline.deploy import dag_tasks
 from sentiment_pipeline.deploy import orchestration as orch
 from support.records import write_succeeded_run
@@ -164,3 +166,18 @@ def test_quality_gate_logs_a_hold_on_a_changed_deployed_record_as_such(tmp_path,
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("quality gate HOLD"))
     assert "vs deployed champion (its record failed its check)" in line, line
     assert "model/model.onnx does not match its manifest" in line
+
+
+def test_the_sweeps_best_point_is_configured_as_a_training_run_of_its_own_id(monkeypatch, tmp_path):
+    monkeypatch.setattr(dag_tasks, "_variable", lambda: None)
+    monkeypatch.setenv("SENTIMENT_PIPELINE_STORE", str(tmp_path / "runs"))
+    form = {"grid": {"lstm_units": [8, 16]}, "params": {"epochs": 1}, "data_uri": str(tmp_path / "t.csv")}
+    outcome = {"sweep_id": "manual__s", "best": "manual__s-p02", "report": "sweep.html"}
+
+    config = dag_tasks.resolve_best_point_config("local", form, outcome, tmp_path / "project", "aws_default")
+
+    assert config["run_id"] == "manual__s-p02" and config["model_tag"] == orch.model_tag("manual__s-p02")
+    assert config["data_uri"] == str(tmp_path / "t.csv") and config["store_uri"] == str(tmp_path / "runs")
+    assert config["package_command"][1:4] == ["package", "--store", str(tmp_path / "runs")]
+    with pytest.raises(orch.ConfigError, match="^sweep manual__s has no best point to promote$"):
+        dag_tasks.resolve_best_point_config("local", form, {**outcome, "best": None}, tmp_path, "aws_default")
