@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from support import schedule
-from support.project import BIN, FAST, ROOT, SAMPLE_RUN_ID, SHARED_DATA, cli, free_port, wait_for_port
+from support.project import BIN, FAST, ONE_THREAD, ROOT, SAMPLE_RUN_ID, SHARED_DATA, cli, free_port, wait_for_port
 from support.shared import RUN_TMP_ENV, made_once, session_root
 
 # ---- tests write only into temporary folders ------------------------------------------------------------------------
@@ -65,15 +65,8 @@ def pytest_sessionfinish(session, exitstatus):
 # ---- parallel runs: `make test` runs the suite on pytest-xdist workers (support/schedule.py) ----------------------
 # Several workers share two cores: a process that computes (TensorFlow, BLAS) with one thread leaves the other core to
 # another test instead of spinning threads that wait for it (one comparison of whole runs: about 8 % less CPU).
-# Inherited by every process the tests start (the CLI, notebook kernels, Airflow, servers); an engineer's own setting
-# wins. Containers get none of it.
-ONE_THREAD = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "TF_NUM_INTRAOP_THREADS",
-    "TF_NUM_INTEROP_THREADS",
-)
+# Inherited by every process the tests start (the CLI, notebook kernels, Airflow, servers) and passed to the ECS
+# stand-in's containers (support/ecs_agent.py); an engineer's own setting wins.
 
 
 def pytest_configure(config):

@@ -110,18 +110,23 @@ def apply_replan_destroy(stack: MotoStack, scratch: Path) -> None:
 
         # The switches moto cannot apply, planned against the applied stack with the real provider. The re-plan has
         # just read every resource back, so these plans compare the configuration with the state without a refresh
-        # (each refresh is a few hundred calls to moto), and so does the destroy.
-        for metric, expected in (("cpu", "ECSServiceAverageCPUUtilization"), ("requests", "ALBRequestCountPerTarget")):
-            _plan(tf, metric, "-var=autoscaling_enabled=true", f"-var=autoscaling_metric={metric}",
-                  f"-var=certificate_arn=arn:aws:acm:{REGION}:123456789012:certificate/test")  # fmt: skip
-            check_switch_plan(json.loads(tf("show", "-json", f"{metric}.tfplan").stdout), expected)
-        internal = json.loads(tf("show", "-json", _plan(tf, "internal", "-var=internal_endpoint=true")).stdout)
-        [alb] = [c for c in internal["resource_changes"] if c["address"] == "aws_lb.main"]
+        # (each refresh is a few hundred calls to moto), and so does the destroy. The switches touch different
+        # resources, so each plan turns several on at once (not the closed endpoint with capture off: a new ALB leaves
+        # the Variable's endpoint unknown until applied): each plan and each `show` loads the provider.
+        https = f"-var=certificate_arn=arn:aws:acm:{REGION}:123456789012:certificate/test"
+        cpu = _plan(tf, "cpu", "-var=autoscaling_enabled=true", "-var=autoscaling_metric=cpu", https,
+                    "-var=capture_enabled=false")  # fmt: skip
+        cpu_plan = json.loads(tf("show", "-json", cpu).stdout)
+        check_switch_plan(cpu_plan, "ECSServiceAverageCPUUtilization")
+        check_capture_off_plan(cpu_plan)
+        closed = _plan(tf, "closed", "-var=autoscaling_enabled=true", "-var=autoscaling_metric=requests", https,
+                       "-var=internal_endpoint=true")  # fmt: skip
+        closed_plan = json.loads(tf("show", "-json", closed).stdout)
+        check_switch_plan(closed_plan, "ALBRequestCountPerTarget")
+        [alb] = [c for c in closed_plan["resource_changes"] if c["address"] == "aws_lb.main"]
         assert alb["change"]["after"]["internal"] is True  # the closed endpoint: the ALB in the private subnets
         invalid = tf("plan", "-refresh=false", "-var=autoscaling_metric=memory", check=False)
         assert invalid.returncode == 1 and "autoscaling_metric must be" in invalid.stderr
-        no_capture = _plan(tf, "nocapture", "-var=capture_enabled=false")
-        check_capture_off_plan(json.loads(tf("show", "-json", no_capture).stdout))
     finally:
         tf("destroy", "-auto-approve", "-refresh=false", timeout=400)
     state = tf("state", "list", check=False)

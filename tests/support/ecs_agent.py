@@ -34,6 +34,7 @@ from urllib.parse import urlparse
 import boto3
 
 from support.containers import LABEL, build_bento_image, engine, engine_cli, engine_env, run_options
+from support.project import ONE_THREAD
 
 ACCOUNT = "123456789012"  # moto's default account
 
@@ -106,8 +107,10 @@ class EcsAgent:
             if name == "kaniko":
                 code = self._kaniko(launch)
             else:
+                # the tasks share the tests' two cores: they compute with one thread, as the tests' processes do
+                threads = {name: os.environ[name] for name in ONE_THREAD if name in os.environ}
                 launch.run_args = run_options(
-                    definition, container_def, f"ecs-{task.id[:12]}", {**environment, **self.aws_env}
+                    definition, container_def, f"ecs-{task.id[:12]}", {**environment, **self.aws_env, **threads}
                 )
                 code = self._execute(launch, group, stream)
         except Exception as exc:  # the agent must always stop the task, or the operator waits forever

@@ -52,6 +52,15 @@ def as_args(params: dict) -> list[str]:
 
 FAST = as_args(FAST_PARAMS)
 
+# The thread settings the tests' processes compute with (conftest.py sets them to 1 unless already set).
+ONE_THREAD = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
+
 SAMPLE_RUN_ID = "sample-run"  # the shared run on the synthetic sample (conftest.py's sample_run)
 
 

@@ -77,7 +77,7 @@ def test_missing_data_file_and_bad_parameter_are_usage_errors(tmp_path):
     assert not (tmp_path / "store" / "runs").exists() or not any((tmp_path / "store" / "runs").glob("*/params.json"))
 
 
-def test_failing_notebook_cell_keeps_the_executed_notebook_and_a_failed_manifest(
+def test_a_failing_cell_keeps_its_notebook_and_a_failed_manifest_and_a_verbose_retry_replaces_them(
     store_with_good_run, labelled_csv, tmp_path
 ):
     store, good_run = store_with_good_run
@@ -126,9 +126,15 @@ def test_failing_notebook_cell_keeps_the_executed_notebook_and_a_failed_manifest
     assert not (run / "model").exists() and not (run / "metrics.json").exists()
     assert _latest(store) == latest and json.loads(latest)["run_id"] == good_run
 
-    # A retry of the same run id (what an Airflow retry does) may replace a failed record (any model will do).
-    retry = cli("run", "--data", str(labelled_csv), "--store", str(store), "--run-id", "broken-run", *as_args(TINY))
+    # A retry of the same run id (what an Airflow retry does) may replace a failed record (any model will do). It
+    # runs with -v: the console then shows each cell and its output, without colour codes or object reprs.
+    retry = cli(
+        "run", "--data", str(labelled_csv), "--store", str(store), "--run-id", "broken-run", "-v", *as_args(TINY)
+    )
     assert retry.returncode == 0, retry.stderr
+    assert retry.stderr.count("Executing Cell") >= 20 and "member 1/1" in retry.stderr  # cells and their output
+    for noise in ("IPKernelApp", "KeyboardInterrupt", "Styler at 0x", "object>", "\x1b["):
+        assert noise not in retry.stderr, noise
     assert json.loads((run / "manifest.json").read_text())["status"] == "succeeded"
     assert json.loads(_latest(store))["run_id"] == "broken-run"
 

@@ -1,7 +1,8 @@
 """A full run with data and store on S3 (moto server on loopback, real HTTP), read back by evaluate.
 
-Same data and parameters as the session's local run (finished_run), so the S3 run is also the check that a
-run reproduces: same split bytes, same baseline, the same LSTM score within noise."""
+Same data and split as the session's local run (finished_run), so the S3 run also checks that the data step does
+not depend on the store: the same split bytes and the same baseline. (The smallest model: that a run reproduces
+its model is tests/training/test_reproduction.py's.)"""
 
 import json
 
@@ -9,7 +10,7 @@ import boto3
 import nbformat
 import pytest
 
-from support.project import FAST, cli
+from support.project import FAST, TINY, as_args, cli
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ def test_run_archived_to_s3_reproduces_the_local_run_and_is_evaluated_from_it(aw
         "s3://tweets-artifacts/pipeline",
         "--run-id",
         "s3-run",
-        *FAST,
+        *as_args(TINY),
         env=aws_env,
         check=True,
     )
@@ -85,9 +86,7 @@ def test_run_archived_to_s3_reproduces_the_local_run_and_is_evaluated_from_it(aw
     local = store / "runs" / run_id
     for split in ("train.csv", "val.csv", "test.csv"):
         assert get(f"{run}data/{split}") == (local / "data" / split).read_bytes(), split
-    first = json.loads((local / "metrics.json").read_text())
-    assert abs(first["model"]["macro_f1"] - recorded["model"]["macro_f1"]) <= 0.02
-    assert first["baseline"] == recorded["baseline"]
+    assert json.loads((local / "metrics.json").read_text())["baseline"] == recorded["baseline"]
 
 
 def test_s3_store_without_bucket_fails_cleanly(aws_env, labelled_csv):
