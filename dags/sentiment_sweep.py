@@ -54,15 +54,15 @@ PARAMS = {
         description="Parameters every point uses (JSON), as `-p key=value` of `sentiment-pipeline run`.",
     ),
     "data_uri": Param(
-        "",
-        type="string",
+        None,
+        type=["null", "string"],  # optional: the UI's trigger form requires a field whose type has no null
         title="Dataset URI",
         description="Labelled CSV/Parquet. Empty: $SENTIMENT_PIPELINE_DATA, else the Variable's data_uri, else "
         "(local mode) data/sample.csv.",
     ),
     "eval_data_uri": Param(
-        "",
-        type="string",
+        None,
+        type=["null", "string"],
         title="Evaluation set URI",
         description="Rank the points on this labelled file instead of their shared test split. Empty: "
         "$SENTIMENT_PIPELINE_EVAL_DATA, else the Variable's eval_data_uri, else none.",

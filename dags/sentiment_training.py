@@ -57,15 +57,15 @@ def training_schedule(schedule: str | None) -> str | AssetOrTimeSchedule | list 
 
 PARAMS = {
     "data_uri": Param(
-        "",
-        type="string",
+        None,
+        type=["null", "string"],  # optional: the UI's trigger form requires a field whose type has no null
         title="Dataset URI",
         description="Labelled CSV/Parquet (path, s3://, https://). Empty: $SENTIMENT_PIPELINE_DATA, else the "
         "Variable's data_uri, else (local mode) data/sample.csv.",
     ),
     "eval_data_uri": Param(
-        "",
-        type="string",
+        None,
+        type=["null", "string"],
         title="Evaluation set URI",
         description="A labelled file kept apart from the training data; the run and the gate score both models on "
         "it. Empty: $SENTIMENT_PIPELINE_EVAL_DATA, else the Variable's eval_data_uri, else none (the test splits).",

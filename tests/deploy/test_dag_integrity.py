@@ -124,15 +124,24 @@ def test_an_unknown_mode_is_an_import_error_that_names_it(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def dag(tmp_path_factory, monkeypatch_module):
+def dags(tmp_path_factory, monkeypatch_module) -> dict:
+    """The DAG of every file of the dags folder (ECS mode), imported in this process: dag_id -> DAG."""
     monkeypatch_module.setenv("AIRFLOW_HOME", str(tmp_path_factory.mktemp("af")))
     monkeypatch_module.setenv("SENTIMENT_PIPELINE_MODE", "ecs")
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("sentiment_training_dag", ROOT / "dags" / f"{DAG_ID}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    found = {}
+    for path in sorted((ROOT / "dags").glob("sentiment_*.py")):
+        spec = importlib.util.spec_from_file_location(f"{path.stem}_dag", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found[module.dag.dag_id] = module.dag
+    return found
+
+
+@pytest.fixture(scope="module")
+def dag(dags):
+    return dags[DAG_ID]
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +155,22 @@ def test_the_form_has_typed_defaults_from_the_pipeline(dag):
 
     params = dag.params.validate()
     assert params["epochs"] == DEFAULTS["epochs"] and params["learning_rate"] == DEFAULTS["learning_rate"]
-    assert params["data_uri"] == "" and params["extra_params"] == [] and 0 < params["min_macro_f1"] < 1
-    assert params["eval_data_uri"] == "" and params["gate_margin"] == 0.005
+    assert params["data_uri"] is None and params["extra_params"] == [] and 0 < params["min_macro_f1"] < 1
+    assert params["eval_data_uri"] is None and params["gate_margin"] == 0.005
+
+
+def test_a_field_left_empty_on_the_trigger_form_does_not_block_the_trigger(dags):
+    """Airflow's trigger form marks a field required unless its type allows null, and greys out Trigger while a
+    required field is empty: every field whose default is empty (the data and evaluation URIs: "use the configured
+    one") must allow null, and the form must validate with them empty."""
+    empty = {}
+    for dag_id, dag in dags.items():
+        for name, param in dag.params.items():
+            if param.value in (None, ""):
+                empty[f"{dag_id}.{name}"] = param.schema.get("type")
+        dag.params.validate()
+    assert empty and all(isinstance(t, list) and "null" in t for t in empty.values()), empty
+    assert {"sentiment_training.data_uri", "sentiment_sweep.eval_data_uri"} <= set(empty)
 
 
 @pytest.mark.parametrize(
