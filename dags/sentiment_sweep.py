@@ -129,8 +129,11 @@ def resolve_best(result: dict, params: dict | None = None) -> dict:
 def fargate(config, timeout: timedelta) -> dict:
     """The training task definition as every DAG's Fargate task runs it, on Fargate Spot if the form asked."""
     arguments = orch.fargate_arguments(config, "training", timeout, poll_seconds=POLL_SECONDS, aws_conn_id=AWS_CONN_ID)
-    arguments["launch_type"] = config["launch_type"]
-    return {**arguments, "capacity_provider_strategy": config["capacity_provider_strategy"]}
+    return {
+        **arguments,
+        "launch_type": config["launch_type"],
+        "capacity_provider_strategy": config["capacity_provider_strategy"],
+    }
 
 
 with DAG(

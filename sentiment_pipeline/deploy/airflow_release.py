@@ -123,6 +123,6 @@ def gate_and_deploy(config: Any, mode: str, *, aws_conn_id: str, poll_seconds: i
         package = fargate_task("package", config, "package", BUILD_TIMEOUT, **fargate)
         build_image = fargate_task("build_image", config, "image_builder", BUILD_TIMEOUT, **fargate)
         return [plan, evaluate, quality_gate(config), package, build_image, deploy(config), smoke_test(config)]
-    package = package_locally(config["package_command"])
     evaluate = evaluate_locally(plan)
+    package = package_locally(config["package_command"])
     return [plan, evaluate, quality_gate(config), package, deploy_locally(config, package), smoke_test(config)]

@@ -12,12 +12,12 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from support.airflow_harness import airflow_api, dags_test, extra_links, local_mode_env
+from support.airflow_harness import RELEASE_TASKS, airflow_api, dags_test, extra_links, local_mode_env
 from support.project import BIN, SAMPLE_RUN_ID, TINY
 
 pytestmark = pytest.mark.slow
 
-TASKS = ("resolve_config", "train", "plan_gate", "evaluate", "quality_gate", "package", "deploy", "smoke_test")
+TASKS = ("resolve_config", "train", *RELEASE_TASKS["local"])
 HELD = {**dict.fromkeys(TASKS[:5], "success"), **dict.fromkeys(TASKS[5:], "skipped")}
 
 

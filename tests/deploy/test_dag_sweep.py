@@ -13,14 +13,10 @@ from sentiment_pipeline.deploy import dag_tasks
 from sentiment_pipeline.deploy import orchestration as orch
 from sentiment_pipeline.errors import ConfigError
 from sentiment_pipeline.records import record
-from support.airflow_harness import clean_environ, dags_test, local_mode_env
+from support.airflow_harness import RELEASE_TASKS, clean_environ, dags_test, local_mode_env
 from support.project import BIN, ROOT, TINY
 
 DAG_ID = "sentiment_sweep"
-RELEASE = {
-    "ecs": ["plan_gate", "evaluate", "quality_gate", "package", "build_image", "deploy", "smoke_test"],
-    "local": ["plan_gate", "evaluate", "quality_gate", "package", "deploy", "smoke_test"],
-}
 PROBE = r"""
 import json, sys
 import botocore.endpoint
@@ -61,7 +57,7 @@ def parse(tmp_path, mode: str) -> dict:
 def test_the_sweep_maps_one_task_per_point_then_ranks_whatever_happened(tmp_path, mode):
     info = parse(tmp_path, mode)
     assert info["errors"] == {} and info["schedule"] == "None"  # manual runs only
-    release = RELEASE[mode]
+    release = RELEASE_TASKS[mode]
     # the best point's configuration feeds the gate's plan and every later task that reads it
     configured = info["tasks"].pop("resolve_best")
     assert "plan_gate" in configured and set(configured) <= set(release)
@@ -114,7 +110,7 @@ def test_local_mode_trains_each_point_ranks_them_and_deploys_the_best(airflow_en
 
     assert result.state == "success", result.output[-6000:]
     sweep_tasks = ("resolve_sweep", "each_point", "point", "rank", "outcome", "promote_best", "resolve_best")
-    assert result.task_states == dict.fromkeys((*sweep_tasks, *RELEASE["local"]), "success")
+    assert result.task_states == dict.fromkeys((*sweep_tasks, *RELEASE_TASKS["local"]), "success")
     sweep_id = result.run_id
     document = json.loads((store / record.sweep_key(sweep_id, record.SWEEP)).read_text())
     assert [p["run_id"] for p in document["points"]] == [f"{sweep_id}-p01", f"{sweep_id}-p02"]

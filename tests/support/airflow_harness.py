@@ -15,6 +15,12 @@ from urllib.parse import quote
 from support.project import BIN, ROOT
 
 DAG_ID = "sentiment_training"
+# The tasks from the gate to the smoke test (deploy/airflow_release.py), in order: after `train` in
+# sentiment_training, after `resolve_best` in sentiment_sweep.
+RELEASE_TASKS = {
+    "ecs": ("plan_gate", "evaluate", "quality_gate", "package", "build_image", "deploy", "smoke_test"),
+    "local": ("plan_gate", "evaluate", "quality_gate", "package", "deploy", "smoke_test"),
+}
 # What an engineer's shell may carry that would change what the DAG does.
 _SCRUB = ("SENTIMENT_PIPELINE_", "AIRFLOW", "AWS_", "BENTOML_")
 
