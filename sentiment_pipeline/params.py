@@ -19,6 +19,8 @@ from .errors import ParamError
 from .inference.cleaning import STEMMERS
 
 PREPROCESS, TRAIN = "preprocess", "train"  # the pipeline's notebooks (notebook_execution.PIPELINE_NOTEBOOKS)
+# The distillation teachers (training/teacher.py): "none" trains the LSTM members on the true labels alone.
+TEACHERS = ("none", "minilm")
 MONITOR = "monitor"  # `sentiment-pipeline monitor`'s notebook: checks of a served model's captured answers
 # The quality gate's default margin (`gate --margin`, the DAG form's gate_margin): how far below the deployed model
 # the lower bound of the interval of candidate - deployed macro-F1 may reach (training/quality_gate.py).
@@ -122,6 +124,16 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "ensemble_size", 4, "members (seeds seed, seed+1, ...) averaged into the saved model", 1, 10, on_form=True
     ),
+    # distillation: a fine-tuned MiniLM teaches the members, then is dropped (training/teacher.py)
+    Parameter("teacher", "none", "model whose soft labels the members also learn from", choices=TEACHERS, on_form=True),
+    Parameter("distill_mix", 0.8, "weight of the teacher's labels against the true ones in the members' targets", 0, 1),
+    Parameter(
+        "distill_temperature", 1.0, "softens (>1) or sharpens (<1) the teacher's labels", 0, 10, exclusive_minimum=True
+    ),
+    Parameter("teacher_epochs", 1, "most fine-tuning epochs of the teacher; the best validation epoch is kept", 1, 10),
+    Parameter("teacher_learning_rate", 5e-5, "AdamW learning rate of the teacher's body", 0, 1, exclusive_minimum=True),
+    Parameter("teacher_batch_size", 32, "texts per teacher step", 1, 1024),
+    Parameter("teacher_max_len", 64, "word pieces per tweet the teacher reads", 8, 512),
 )
 # `sentiment-pipeline monitor -p key=value`: the checks' thresholds (docs/monitoring.md), recorded in the monitoring
 # record and shown in its report's header. Not run parameters: a run never takes them, params.json never holds them.

@@ -13,7 +13,18 @@ from types import SimpleNamespace
 import pytest
 
 from support import schedule
-from support.project import BIN, FAST, ONE_THREAD, ROOT, SAMPLE_RUN_ID, SHARED_DATA, cli, free_port, wait_for_port
+from support.project import (
+    BIN,
+    FAST,
+    FIRST_RUN,
+    ONE_THREAD,
+    ROOT,
+    SAMPLE_RUN_ID,
+    SHARED_DATA,
+    cli,
+    free_port,
+    wait_for_port,
+)
 from support.shared import RUN_TMP_ENV, made_once, session_root
 
 # ---- tests write only into temporary folders ------------------------------------------------------------------------
@@ -116,13 +127,13 @@ def finished_run(first_run) -> tuple[Path, str]:
 @pytest.fixture(scope="session")
 def first_run(tmp_path_factory, labelled_csv):
     """That run, with what its command printed (``stdout``, ``stderr``): the console a user sees. Made once for the
-    whole test run (its xdist workers share it)."""
+    whole test run (its xdist workers share it). Distilled from the MiniLM teacher (FIRST_RUN), so the record,
+    reports, reproduction, comparison and registration tests all hold for a run with a teacher."""
 
     def make(folder: Path) -> None:
         store = folder / "store"
-        result = cli(
-            "run", "--data", str(labelled_csv), "--store", str(store), "--run-id", "first-run", *FAST, check=True
-        )
+        args = ("--data", str(labelled_csv), "--store", str(store), "--run-id", "first-run", *FIRST_RUN)
+        result = cli("run", *args, check=True)
         (folder / "console.json").write_text(json.dumps({"stdout": result.stdout, "stderr": result.stderr}))
 
     folder = made_once(tmp_path_factory, "first-run", make)

@@ -19,7 +19,7 @@ from support.serving import NOT_IN_THE_BENTO
 PACKAGE = ROOT / "sentiment_pipeline"
 GROUPS = ("inference", "training", "records", "deploy")
 # Heavy or image-specific top-level packages; a group may import only those its image installs and it needs.
-TRAINING_ONLY = {"pandas", "sklearn", "matplotlib", "papermill", "nbconvert"}
+TRAINING_ONLY = {"pandas", "sklearn", "matplotlib", "papermill", "nbconvert", "torch", "transformers"}
 FORBIDDEN = {
     # The bento: cleaning, tokenizer, the ONNX Runtime predictor and BentoML; nothing that trains, no TensorFlow.
     "inference": TRAINING_ONLY | NOT_IN_THE_BENTO | {"airflow", "boto3"},

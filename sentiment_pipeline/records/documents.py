@@ -115,6 +115,7 @@ def metrics_document(
     onnx: dict[str, Any] | None = None,
     eval_data: dict[str, Any] | None = None,
     difference_interval: dict[str, Any] | None = None,
+    teacher: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``metrics.json`` as the train notebook writes it (the runner adds ``timings``): both models' test metrics
     from ``evaluation.classification_metrics``, their macro-F1 difference, the training history, split sizes and
@@ -122,7 +123,8 @@ def metrics_document(
     the run was given a fixed evaluation file, both models' metrics on it (``eval_data``: ``eval_data_section``;
     absent otherwise). ``difference_interval``: the paired bootstrap interval of that difference
     (``evaluation.lstm_against_baseline``), recorded as ``lstm_minus_baseline_interval`` (absent in older runs:
-    readers must not require it)."""
+    readers must not require it). ``teacher``: the distillation teacher's section (``teacher_section``; absent when
+    the run had none, and in older runs)."""
     document = {
         "model": model,
         "baseline": baseline,
@@ -142,19 +144,59 @@ def metrics_document(
         document["onnx"] = dict(onnx)
     if eval_data is not None:
         document["eval_data"] = dict(eval_data)
+    if teacher is not None:
+        document["teacher"] = dict(teacher)
     return document
 
 
-def eval_data_section(
-    n: int, excluded_seen_in_training: int, model: Mapping[str, Any], baseline: Mapping[str, Any]
+def teacher_section(
+    name: str,
+    fitted: Mapping[str, Any],
+    config: Mapping[str, Any],
+    *,
+    test: Mapping[str, Any],
+    predict_s: float,
+    mix: float,
+    temperature: float,
 ) -> dict[str, Any]:
-    """``metrics.json``'s ``eval_data``: both models on the evaluation file's rows the run did not train on."""
+    """``metrics.json``'s ``teacher``: which teacher, how it was fine-tuned (``config``) and fared per epoch
+    (``fitted``: ``Teacher.fit``'s answer), its own test metrics (it is never served), how its labels were mixed
+    into the members' targets, and its wall-clock seconds apart under ``timings`` (``reproduce`` skips them)."""
     return {
+        "name": name,
+        "config": dict(config),
+        "best_epoch": int(fitted["best_epoch"]),
+        "val_macro_f1": float(fitted["val_macro_f1"]),
+        "epochs": list(fitted["epochs"]),
+        "test": dict(test),
+        "distill_mix": float(mix),
+        "distill_temperature": float(temperature),
+        "timings": {
+            "fit_s": float(fitted["fit_s"]),
+            "epoch_s": list(fitted["epoch_s"]),
+            "predict_s": round(float(predict_s), 1),
+        },
+    }
+
+
+def eval_data_section(
+    n: int,
+    excluded_seen_in_training: int,
+    model: Mapping[str, Any],
+    baseline: Mapping[str, Any],
+    teacher: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``metrics.json``'s ``eval_data``: both models (and the teacher, when the run had one) on the evaluation
+    file's rows the run did not train on."""
+    section = {
         "n": int(n),
         "excluded_seen_in_training": int(excluded_seen_in_training),
         "model": dict(model),
         "baseline": dict(baseline),
     }
+    if teacher is not None:
+        section["teacher"] = dict(teacher)
+    return section
 
 
 def write_metrics_file(folder: str | Path, metrics: Mapping[str, Any]) -> Path:

@@ -46,6 +46,8 @@ GATE = "gate.json"
 SUCCEEDED, FAILED, RUNNING = "succeeded", "failed", "running"
 # Parameters added after runs were recorded, and the one such a run used in their place (read_params).
 PARAMS_STANDING_IN = {"split_seed": "seed"}  # before split_seed (2026-11-27), seed drew the split too
+# Parameters added after runs were recorded whose default is not what those runs did: the value they did run with.
+PARAMS_BEFORE_THEY_EXISTED = {"teacher": "none"}  # runs before distillation (2026-12-05) had no teacher
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
 TRACKED_PACKAGES = (
     "sentiment-pipeline",
@@ -270,13 +272,16 @@ def read_verified(store: Store, run_id: str, name: str, manifest: dict[str, Any]
 
 def read_params(store: Store, run_id: str, manifest: dict[str, Any]) -> dict[str, Any]:
     """``params.json`` of a run, checked against its manifest, with its ``params`` as the run used them in effect:
-    one recorded before a parameter existed gets the value that stood in for it (``PARAMS_STANDING_IN``), so
-    reproductions and comparisons of old runs read true."""
+    one recorded before a parameter existed gets the value that stood in for it (``PARAMS_STANDING_IN``) or the one
+    it ran with (``PARAMS_BEFORE_THEY_EXISTED``), so reproductions and comparisons of old runs read true."""
     document = json.loads(read_verified(store, run_id, PARAMS, manifest))
     params = dict(document.get("params") or {})
     for added, instead in PARAMS_STANDING_IN.items():
         if added not in params and instead in params:
             params[added] = params[instead]
+    if params:  # a record with parameters at all
+        for added, value in PARAMS_BEFORE_THEY_EXISTED.items():
+            params.setdefault(added, value)
     document["params"] = params
     return document
 

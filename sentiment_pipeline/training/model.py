@@ -186,10 +186,14 @@ def train_model(
     n_labels: int,
     config: ModelConfig,
     verbose: int = 2,
+    train_targets: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict]:
     """Train ``config.ensemble_size`` members (seeds seed, seed+1, ...), each kept at its best validation epoch.
     Unless ``verbose`` is 0, each member's training is printed under a line naming it (``member 2/4 (seed 43)``):
     one line per epoch, then the epoch kept.
+
+    ``train_targets`` (one row of class probabilities per training text, ``teacher.soft_targets``) replaces the
+    labels as what the members learn towards: distillation. Validation is scored on the true labels either way.
 
     Returns the averaged model and ``{"members": [per-member history], "val_macro_f1": ensemble score}``.
     """
@@ -201,13 +205,19 @@ def train_model(
         if verbose:
             print(f"member {index + 1}/{config.ensemble_size} (seed {config.seed + index})", flush=True)
         member = build_model(tokenizer, n_labels, config, name=f"member_{index}")
+        if train_targets is not None:  # probabilities, not label ids
+            member.compile(
+                optimizer=keras.optimizers.Adam(config.learning_rate),
+                loss="categorical_crossentropy",
+                metrics=["accuracy"],
+            )
         # Only the inputs this architecture takes: Keras maps a dict with extra keys by position, not name.
         train_inputs, val_inputs = (_select(member, inputs) for inputs in (train_inputs, val_inputs))
         tracker = _BestMacroF1(val_inputs, val_labels, config.patience)
         fit = member.fit(
             train_inputs,
-            train_labels,
-            validation_data=(val_inputs, val_labels),
+            train_labels if train_targets is None else train_targets,
+            validation_data=(val_inputs, val_labels if train_targets is None else np.eye(n_labels)[val_labels]),
             batch_size=config.batch_size,
             epochs=config.epochs,
             callbacks=[tracker, _EpochLine(config.epochs)] if verbose else [tracker],

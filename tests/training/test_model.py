@@ -87,3 +87,14 @@ def test_each_members_training_is_labelled_one_line_per_epoch_and_the_size_is_a_
     each = model.layers[-2].count_params()  # a member
     assert sentence.startswith(f"2 members of {each:,} parameters each (word embedding ")
     assert f"{model.count_params():,} parameters in all" in sentence and "\x1b[" not in sentence
+
+
+def test_members_learn_towards_the_soft_targets_when_given_instead_of_the_labels(tokenizer):
+    """Distillation's targets replace the labels: targets that all say 'positive' win over labels that never do."""
+    inputs = tokenizer.encode(TEXTS * 8)
+    labels = np.array([0, 0, 1, 1] * 8, dtype=np.int32)
+    targets = np.tile(np.array([[0.05, 0.05, 0.9]], dtype=np.float32), (len(labels), 1))
+    config = ModelConfig(**{**TINY.to_dict(), "epochs": 3, "patience": 3, "learning_rate": 0.05})
+    model, _ = train_model(tokenizer, inputs, labels, inputs, labels, 3, config, verbose=0, train_targets=targets)
+    learned = keras_predictor(model, tokenizer, ["negative", "neutral", "positive"]).predict_proba(TEXTS)
+    assert (learned.argmax(axis=1) == 2).all(), learned

@@ -152,7 +152,8 @@ def test_a_reproduction_whose_data_changed_is_refused_before_anything_runs(finis
 
 
 def test_a_run_recorded_before_split_seed_is_reproduced_with_the_split_its_seed_made(tmp_path):
-    """Records from before `split_seed` split with `seed`: a reproduction must split the same way, and say so."""
+    """Records from before `split_seed` split with `seed`: a reproduction must split the same way, and say so. Nor
+    had they a teacher, whatever the default is now."""
     import json
 
     from sentiment_pipeline.records import record
@@ -182,5 +183,5 @@ def test_a_run_recorded_before_split_seed_is_reproduced_with_the_split_its_seed_
 
     source = prepare(store, "old", tmp_path / "work")
 
-    assert source.params == {"seed": 7, "epochs": 1, "split_seed": 7}
+    assert source.params == {"seed": 7, "epochs": 1, "split_seed": 7, "teacher": "none"}
     assert (source.notebooks / "train.ipynb").read_bytes() == b"{}"

@@ -62,6 +62,11 @@ def test_run_writes_the_complete_record(finished_run, labelled_csv):
     # the ONNX export was checked against Keras on the whole test split
     assert metrics["onnx"]["passed"] and metrics["onnx"]["argmax_agrees"] and metrics["onnx"]["n"] == 60
     assert metrics["onnx"]["max_abs_diff"] <= 1e-5
+    # distilled: the teacher's own scores and how its labels were mixed in, its wall clock apart
+    teacher = metrics["teacher"]
+    assert teacher["name"] == params["params"]["teacher"] == "minilm" and teacher["config"]["max_len"] == 32
+    assert teacher["test"]["n"] == 60 and [e["epoch"] for e in teacher["epochs"]] == [1] and teacher["best_epoch"] == 1
+    assert teacher["distill_mix"] == 0.8 and teacher["timings"]["fit_s"] > 0
 
     assert json.loads((store / "latest.json").read_text())["run_id"] == run_id
     tokenizer = json.loads((run / "model" / "tokenizer.json").read_text())
@@ -76,6 +81,7 @@ def test_executed_notebooks_and_html_reports_are_readable(finished_run):
     html = (store / "runs" / run_id / "reports" / "train.html").read_text()
     assert html.count("data:image/png;base64") >= 3  # curves + confusion matrices, embedded
     assert "TF-IDF baseline" in html and "Most confident mistakes" in html
+    assert "minilm teacher (not served)" in html and "teacher epoch 1/1" in html  # scored beside them, never shipped
     assert "Examples per class" in (store / "runs" / run_id / "reports" / "preprocess.html").read_text()
 
 
