@@ -11,7 +11,7 @@ ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: run run-full lab strip-notebooks test test-durations test-fast lint bench bench-serving bench-images bench-reproduce bench-sweep images serve venv system-deps clean
+.PHONY: run run-full lab strip-notebooks test test-durations test-fast lint bench bench-serving bench-images bench-reproduce bench-sweep bench-model images serve venv system-deps clean
 
 venv: $(BIN)/.installed
 
@@ -19,7 +19,7 @@ venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --quiet --upgrade pip
-	$(BIN)/pip install --quiet --quiet -c constraints.txt -e '.[serve,airflow,dev]'
+	$(BIN)/pip install --quiet --quiet -c constraints.txt -e '.[serve,airflow,dev,teacher]'
 	@# jsonschema's optional IRI format checker (jupyter-events asks for it) builds an Earley parser when it is
 	@# imported: 0.9 s of CPU in every process importing jsonschema (the runner, each Airflow process and task).
 	@# Nothing here checks an IRI; without it jsonschema skips that format (pip check stays clean).
@@ -94,6 +94,12 @@ bench-serving: venv system-deps
 	$(BIN)/python benchmarks/serving_bench.py --store $(STORE) --data $(FULL_DATA) --out benchmarks/serving-results.md
 
 ## Reproduce the full-data run (identical?) and compare two seeds (the noise floor the gate's margin faces).
+## Each model candidate against the pre-distillation default on FULL_DATA, two seeds, judged by `compare`
+## (benchmarks/model-results.md; about an hour on two cores; runs are kept in MODEL_BENCH_STORE and reused).
+MODEL_BENCH_STORE ?= /tmp/sentiment-model-bench
+bench-model: venv
+	$(BIN)/python benchmarks/model_bench.py --data $(FULL_DATA) --store $(MODEL_BENCH_STORE) --out benchmarks/model-results.md
+
 ## The same 4-point sweep on FULL_DATA one point at a time and two at once (benchmarks/sweep-results.md).
 bench-sweep: venv
 	$(BIN)/python benchmarks/sweep_bench.py --data $(FULL_DATA) --out benchmarks/sweep-results.md

