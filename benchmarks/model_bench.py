@@ -41,6 +41,10 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 }
 
 
+# --out keeps what follows this line in the file it rewrites: notes and earlier candidates written by hand.
+KEPT = "<!-- written by hand below; model_bench.py keeps it -->"
+
+
 def cli(*args: str) -> tuple[dict, float]:
     """Run one CLI command; its last JSON line and the wall time."""
     started = time.perf_counter()
@@ -174,6 +178,8 @@ def main() -> None:
                 for t in teacher_rows
             ),
         ]
+    if args.out and Path(args.out).is_file() and KEPT in Path(args.out).read_text():
+        lines += ["", KEPT + Path(args.out).read_text().split(KEPT, 1)[1].rstrip("\n")]  # the hand-written part
     publish(lines, args.out)
 
 

@@ -155,7 +155,7 @@ variable "training_cpu" {
 }
 
 variable "training_memory" {
-  description = "Fargate memory (MiB) of the training task. A run records each step's peak in its manifest (timings.<step>_peak_mb); make bench measured 2.3 GiB at 27,480 tweets and 3.8 GiB at 200,000 (benchmarks/pipeline-results.md, 2026-12-04), so 6144 holds 1.6x the 200,000-tweet peak; 4096, Fargate's least with 2 vCPU, holds the 27,480-tweet run."
+  description = "Fargate memory (MiB) of the training task. A run records each step's peak in its manifest (timings.<step>_peak_mb); without the teacher make bench measured 2.3 GiB at 27,480 tweets and 3.8 GiB at 200,000 (benchmarks/pipeline-results.md, 2026-12-04); the MiniLM teacher (teacher=minilm, the default) added 0.7 GiB at 27,480 (3.1 GiB, benchmarks/model-results.md), so 6144 holds the 200,000-tweet run with the teacher; 4096, Fargate's least with 2 vCPU, holds the 27,480-tweet run."
   type        = number
   default     = 6144
 }

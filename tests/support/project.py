@@ -31,6 +31,7 @@ FAST_PARAMS = {
     "batch_size": 32,
     "ensemble_size": 2,
     "min_count": 1,
+    "teacher": "none",  # the teacher's own tests: FIRST_RUN (real tweets) and tests/training/test_teacher.py
 }
 # The smallest model that still trains (one member, one epoch): for tests that need a run, not a good model.
 TINY = {
@@ -42,6 +43,7 @@ TINY = {
     "char_dim": 8,
     "min_count": 1,
     "batch_size": 32,
+    "teacher": "none",
 }
 
 
