@@ -45,10 +45,11 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 KEPT = "<!-- written by hand below; model_bench.py keeps it -->"
 
 
-def cli(*args: str) -> tuple[dict, float]:
+def cli(*args: str, env: dict | None = None) -> tuple[dict, float]:
     """Run one CLI command; its last JSON line and the wall time."""
     started = time.perf_counter()
-    result = subprocess.run([CLI, *args], capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    result = subprocess.run([CLI, *args], capture_output=True, text=True, env=env)
     if result.returncode != 0:
         sys.exit(f"{' '.join(args[:2])} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1]), time.perf_counter() - started
@@ -79,6 +80,48 @@ def record(folder: Path) -> dict:
     }
 
 
+def serving_side_by_side(store: Path, run_ids: list[str], rounds: int, seconds: float) -> dict[str, dict]:
+    """Each run's model registered and served by `bentoml serve` (service.py as shipped), all up at once; `rounds`
+    rounds of /predict at 32 clients on the run's own test tweets, one server after the other, the order reversed
+    each round (serving_bench's helpers: wrk from a separate process)."""
+    import tempfile
+
+    import pandas as pd
+    from serving_bench import BIN, free_port, load, start, stop
+
+    home = Path(tempfile.mkdtemp(prefix="model-bench-bentoml-"))
+    env = {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+    servers, urls, out = {}, {}, {run_id: [] for run_id in run_ids}
+    try:
+        for run_id in run_ids:
+            registered, _ = cli("register", "--store", str(store), "--run-id", run_id, env=env)
+            port = free_port()
+            urls[run_id] = f"http://127.0.0.1:{port}"
+            servers[run_id] = start(
+                [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "service:TweetSentiment", "--port", str(port)],
+                {**env, "SENTIMENT_MODEL_TAG": registered["tag"]},
+                f"{urls[run_id]}/readyz",
+            )
+        texts = pd.read_csv(store / "runs" / run_ids[0] / "data" / "test.csv", dtype=str, keep_default_na=False)
+        bodies = [{"text": text} for text in texts["text"]]
+        for turn in range(rounds):
+            for run_id in run_ids if turn % 2 == 0 else run_ids[::-1]:
+                out[run_id].append(load(f"{urls[run_id]}/predict", bodies, 32, seconds))
+                print("serving", run_id, turn, out[run_id][-1], file=sys.stderr)
+    finally:
+        for server in servers.values():
+            stop(server)
+    return {
+        run_id: {
+            "rps": sum(r["rps"] for r in results) / len(results),
+            "p50_ms": sum(r["p50_ms"] for r in results) / len(results),
+            "p99_ms": sum(r["p99_ms"] for r in results) / len(results),
+            "errors": sum(r["errors"] for r in results),
+        }
+        for run_id, results in out.items()
+    }
+
+
 def interval(summary: dict) -> str:
     return f"{summary['delta']:+.4f} [{summary['low']:+.4f}, {summary['high']:+.4f}]"
 
@@ -89,6 +132,8 @@ def main() -> None:
     parser.add_argument("--eval-data", default=os.path.relpath(EVAL_DATA))
     parser.add_argument("--store", required=True, help="a folder kept between invocations (runs are reused)")
     parser.add_argument("--seeds", default="42,43")
+    parser.add_argument("--serving-rounds", type=int, default=4, help="0: leave out the serving comparison")
+    parser.add_argument("--serving-seconds", type=float, default=15.0)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     store, seeds = Path(args.store), [int(s) for s in args.seeds.split(",")]
@@ -176,6 +221,24 @@ def main() -> None:
                 + (f"{t['eval']:.4f}" if t["eval"] is not None else "—")
                 + f" | {t['fit_s']:.0f} s | {t['predict_s']:.0f} s |"
                 for t in teacher_rows
+            ),
+        ]
+    if args.serving_rounds:
+        served = [f"{name}-s{seeds[0]}" for name in CANDIDATES]
+        serving = serving_side_by_side(store, served, args.serving_rounds, args.serving_seconds)
+        reference = serving[served[0]]["rps"]
+        lines += [
+            "",
+            f"Serving: each model by `bentoml serve` (service.py as shipped), all up at once, {args.serving_rounds} "
+            f"rounds of {args.serving_seconds:.0f} s of /predict at 32 clients (wrk) on the test tweets, alternating "
+            "servers; means over the rounds:",
+            "",
+            "| run | requests/s | vs control | p50 | p99 | errors |",
+            "|---|---|---|---|---|---|",
+            *(
+                f"| `{run_id}` | {r['rps']:,.0f} | {r['rps'] / reference:.2f}x | {r['p50_ms']:.1f} ms | "
+                f"{r['p99_ms']:.1f} ms | {r['errors']} |"
+                for run_id, r in serving.items()
             ),
         ]
     if args.out and Path(args.out).is_file() and KEPT in Path(args.out).read_text():

@@ -81,7 +81,7 @@ def test_training_image_contract():
     cmd = [json.loads(a) for k, a in stage if k == "CMD"][-1]
     assert cmd == ["sentiment-pipeline", "--help"]
     text = (CONTAINERS / "training" / "Dockerfile").read_text()
-    assert "p['dependencies'] + p['optional-dependencies']['serve']" in text, "pyproject's deps + the serve extra"
+    assert "p['dependencies'] + extras['serve'] + extras['teacher']" in text, "pyproject's deps, serve and teacher"
     code = " ".join(f"{k} {a}" for k, a in instructions(CONTAINERS / "training" / "Dockerfile"))
     assert "airflow" not in code.lower(), "no Airflow in the training image"
     copied = " ".join(a for k, a in stage if k == "COPY")

@@ -71,7 +71,8 @@ def test_the_report_opens_with_a_header_naming_the_report_run_data_date_status_a
     # the train notebook's user-facing parameters with their values, a changed one marked with its default
     for parameter in params.PARAMETERS:
         assert (f"<th>{parameter.name}</th>" in header) == (params.TRAIN in parameter.notebooks), parameter.name
-    assert '<th>epochs</th><td><span class="report-changed">7</span>' in header and "(default 2)" in header
+    assert '<th>epochs</th><td><span class="report-changed">7</span>' in header
+    assert f"(default {params.DEFAULTS['epochs']})" in header
     assert "<th>seed</th><td>42</td>" in header
     assert page.count("Training report</h1>") == 1  # the notebook's own title gave way to the header's
 
