@@ -78,6 +78,9 @@ class Teacher:
         path = _model_path()
         import torch
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a bar on stderr per load: noise in the report and the task log
 
         self.torch, self.config, self.n_labels = torch, config, n_labels
         torch.manual_seed(config.seed)
