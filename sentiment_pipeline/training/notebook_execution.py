@@ -172,12 +172,15 @@ def execute(
         # The kernel's own log says, every run, that it talks TCP without encryption (to its parent, on loopback) and,
         # on the interrupt that precedes every clean shutdown, "KeyboardInterrupt caught in kernel". A real kernel
         # failure still reaches the run as the failing cell's DeadKernelError.
-        extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        # Stopping a run can close the kernel's sockets while it still flushes: pyzmq then logs the error, traceback
+        # and all, through tornado's logger, which goes straight to the run's console past the one-line error.
+        extra_arguments=["--IPKernelApp.log_level=CRITICAL", f"--IPKernelApp.exec_lines={QUIET_TORNADO}"],
         **kernel_config,
     )
     return time.perf_counter() - started
 
 
+QUIET_TORNADO = "import logging; logging.getLogger('tornado.general').setLevel(logging.CRITICAL)"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # The text/plain stand-in of a rich output (a styled table, a figure, Markdown): says nothing in a log.
 OBJECT_REPR = re.compile(r"^<[\w.]+( object)?( at 0x[0-9a-f]+| with \d+ Axes| size \d+x\d+ with \d+ Axes)?>$")

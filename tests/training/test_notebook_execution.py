@@ -228,3 +228,17 @@ def test_papermill_writes_local_notebooks_whole_or_not_at_all_and_a_full_disk_is
 
 def _big_output():
     return nbformat.v4.new_output("stream", name="stdout", text="a training log line\n" * 20_000)
+
+
+def test_the_kernel_keeps_its_socket_errors_at_shutdown_off_the_console(tmp_path):
+    """A kernel stopped mid-flush logs pyzmq's error through tornado's logger to the run's stderr: silenced, and
+    without a trace in the notebook (no cell, no execution count)."""
+    from sentiment_pipeline.training.notebook_execution import execute
+
+    notebook = tmp_path / "probe.ipynb"
+    cell = nbformat.v4.new_code_cell("import logging\nprint(logging.getLogger('tornado.general').level)")
+    cell.metadata["tags"] = []
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), notebook)
+    execute(notebook, str(tmp_path / "out.ipynb"), {}, cwd=tmp_path)
+    [executed] = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
+    assert executed.outputs[0]["text"].strip() == "50" and executed.execution_count == 1
