@@ -24,7 +24,9 @@ from pathlib import Path
 
 from bench_report import publish
 
+from sentiment_pipeline.inference import ONNX_FILE
 from sentiment_pipeline.params import resolve
+from sentiment_pipeline.records import record
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_DATA = ROOT.parent / "shared" / "data" / "tweeteval_sentiment" / "val.csv"
@@ -57,26 +59,25 @@ def cli(*args: str, env: dict | None = None) -> tuple[dict, float]:
 
 def ensure_run(store: Path, run_id: str, data: str, eval_data: str, overrides: dict) -> dict:
     """The run's record (made now unless a succeeded run of that id has the same parameters)."""
-    folder = store / "runs" / run_id
+    folder = store / record.run_key(run_id)
     wanted = resolve(overrides)
-    if (folder / "manifest.json").is_file():
-        manifest = json.loads((folder / "manifest.json").read_text())
-        recorded = json.loads((folder / "params.json").read_text())["params"]
-        if manifest["status"] == "succeeded" and all(recorded.get(k) == v for k, v in wanted.items()):
+    if (folder / record.MANIFEST).is_file():
+        manifest = json.loads((folder / record.MANIFEST).read_text())
+        recorded = json.loads((folder / record.PARAMS).read_text())["params"]
+        if manifest["status"] == record.SUCCEEDED and all(recorded.get(k) == v for k, v in wanted.items()):
             print(f"reusing {run_id}", file=sys.stderr)
-            return record(folder)
+            return read_run(folder)
         sys.exit(f"{folder} exists with other parameters or not succeeded: remove it or use another --store")
     args = [arg for name, value in overrides.items() for arg in ("-p", f"{name}={value}")]
     print(f"running {run_id} {' '.join(args)}", file=sys.stderr)
     cli("run", "--data", data, "--eval-data", eval_data, "--store", str(store), "--run-id", run_id, *args)
-    return record(folder)
+    return read_run(folder)
 
 
-def record(folder: Path) -> dict:
+def read_run(folder: Path) -> dict:
     return {
-        "metrics": json.loads((folder / "metrics.json").read_text()),
-        "manifest": json.loads((folder / "manifest.json").read_text()),
-        "onnx_mb": (folder / "model" / "model.onnx").stat().st_size / 1e6,
+        "metrics": json.loads((folder / record.METRICS).read_text()),
+        "onnx_mb": (folder / record.MODEL_DIR / ONNX_FILE).stat().st_size / 1e6,
     }
 
 
@@ -102,7 +103,8 @@ def serving_side_by_side(store: Path, run_ids: list[str], rounds: int, seconds: 
                 {**env, "SENTIMENT_MODEL_TAG": registered["tag"]},
                 f"{urls[run_id]}/readyz",
             )
-        texts = pd.read_csv(store / "runs" / run_ids[0] / "data" / "test.csv", dtype=str, keep_default_na=False)
+        test_split = store / record.run_key(run_ids[0], record.split_path("test"))
+        texts = pd.read_csv(test_split, dtype=str, keep_default_na=False)
         bodies = [{"text": text} for text in texts["text"]]
         for turn in range(rounds):
             for run_id in run_ids if turn % 2 == 0 else run_ids[::-1]:

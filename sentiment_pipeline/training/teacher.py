@@ -86,7 +86,7 @@ class Teacher:
         torch.manual_seed(config.seed)
         torch.use_deterministic_algorithms(True)  # same data, parameters and threads -> same teacher (`reproduce`)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.network = _Classifier(torch, AutoModel.from_pretrained(path), n_labels)
+        self.network = _classifier(torch, AutoModel.from_pretrained(path), n_labels)
         self.history: list[dict] = []
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -131,11 +131,13 @@ class Teacher:
 
         torch, config = self.torch, self.config
         ids, labels = self._ids(texts), torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        head = list(self.network.head.parameters())
-        body = [p for p in self.network.parameters() if all(p is not h for h in head)]
         # The new head starts from random weights and learns faster than the pretrained body may move.
         optimizer = torch.optim.AdamW(
-            [{"params": body, "lr": config.learning_rate}, {"params": head, "lr": 1e-3}], weight_decay=0.01
+            [
+                {"params": self.network.body.parameters(), "lr": config.learning_rate},
+                {"params": self.network.head.parameters(), "lr": 1e-3},
+            ],
+            weight_decay=0.01,
         )
         steps = -(-len(ids) // config.batch_size)
         total, warm_up = steps * config.epochs, max(1, int(0.06 * steps * config.epochs))
@@ -179,22 +181,21 @@ class Teacher:
         }
 
 
-class _Classifier:
-    """MiniLM's token vectors, mean-pooled over the real tokens, then dropout and a linear layer (built lazily so
-    this module imports without torch)."""
+def _classifier(torch, body, n_labels: int):
+    """MiniLM's token vectors, mean-pooled over the real tokens, then dropout and a linear layer (defined here, where
+    torch is imported, so this module imports without it)."""
 
-    def __new__(cls, torch, body, n_labels: int):
-        class Classifier(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.body = body
-                self.dropout = torch.nn.Dropout(0.1)
-                self.head = torch.nn.Linear(body.config.hidden_size, n_labels)
+    class Classifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = body
+            self.dropout = torch.nn.Dropout(0.1)
+            self.head = torch.nn.Linear(body.config.hidden_size, n_labels)
 
-            def forward(self, input_ids, attention_mask):
-                hidden = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                return self.head(self.dropout(pooled))
+        def forward(self, input_ids, attention_mask):
+            hidden = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return self.head(self.dropout(pooled))
 
-        return Classifier()
+    return Classifier()
